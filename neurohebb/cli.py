@@ -1,0 +1,57 @@
+"""The `neurohebb` command line.
+
+Each subcommand lives in its own module under `neurohebb/commands/` exposing
+`register(subparsers) -> None`; registering imports only argparse-level code, so `--help` is
+instant and a missing optional backend only matters to the command that needs it. A
+`NeurohebbError` becomes a one-line message and exit code 2; anything else is a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from . import __version__
+from .errors import NeurohebbError
+
+# Order is the order shown in --help. Modules that do not exist (yet) are skipped.
+COMMAND_MODULES = (
+    "demo", "train", "eval", "download", "sweep", "feasibility", "deploy", "compare", "stpn",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurohebb",
+        description="Train soft winner-take-all Hebbian networks and ask what they lose on neuromorphic chips.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurohebb {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module_name = f"neurohebb.commands.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except NeurohebbError as exc:
+        print(f"neurohebb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurohebb: interrupted; completed results were kept", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""Run configuration: dataclasses, preset/TOML loading, dotted-key overrides and validation.
+
+Why dataclasses validated at load time: a typo in a preset or a `--set` override should fail
+before minutes of training, with a message naming the field and what it accepts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+RULES = ("softhebb", "softhebb-anti", "hard-wta", "random")
+ACTIVATIONS = ("triangle", "softmax", "relu", "identity")
+POOLS = ("none", "max", "avg")
+LR_SCHEDULES = ("constant", "norm-adaptive")
+HEBB_MODES = ("simultaneous", "greedy")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+
+
+@dataclass
+class LayerConfig:
+    """One soft-WTA block: [BatchNorm] -> linear/conv (plastic) -> activation -> [pool].
+
+    `rule` picks the plasticity: "softhebb" (single-layer rule, every neuron Hebbian),
+    "softhebb-anti" (multilayer rule: non-winners anti-Hebbian), "hard-wta" (only the winner
+    learns), "random" (weights stay at their random init: the paper's control).
+    """
+
+    kind: str = "conv"  # "conv" or "linear"
+    out_channels: int = 96
+    kernel_size: int = 5
+    padding: int = 0  # reflect padding, conv only
+    stride: int = 1
+    rule: str = "softhebb-anti"
+    t_invert: float = 1.0  # inverse softmax temperature of the soft WTA
+    lr: float = 0.01  # base learning rate eta
+    lr_schedule: str = "norm-adaptive"  # lr_k = eta * (| ||W_k|| - 1 | + 1e-10) ** lr_power
+    lr_power: float = 0.5
+    normalize_update: bool = True  # divide dW by max|dW| of the layer
+    init_radius: float = 25.0  # W ~ N(0, (radius / sqrt(fan_in))^2)
+    bias: bool = False  # learned log-prior (single-layer SoftHebb), linear layers only
+    batchnorm: bool = True  # BatchNorm without affine on the block's input
+    activation: str = "triangle"  # what the block passes on (and the readout sees)
+    activation_param: float = 1.0  # triangle power, or softmax inverse temperature
+    pool: str = "none"
+    pool_kernel: int = 2
+    pool_stride: int = 2
+    pool_padding: int = 0
+
+    def validate(self, where: str) -> None:
+        _check_choice(f"{where}.kind", self.kind, ("conv", "linear"))
+        _check_choice(f"{where}.rule", self.rule, RULES)
+        _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
+        _check_choice(f"{where}.pool", self.pool, POOLS)
+        _check_choice(f"{where}.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name in ("out_channels", "kernel_size", "stride"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
+        if self.padding < 0 or self.pool_padding < 0:
+            raise ConfigError(f"{where}: padding must be >= 0")
+        if self.pool != "none" and (self.pool_kernel < 1 or self.pool_stride < 1):
+            raise ConfigError(f"{where}: pool_kernel and pool_stride must be >= 1")
+        for name in ("t_invert", "init_radius"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
+        if not self.lr >= 0:
+            raise ConfigError(f"{where}.lr must be >= 0, got {self.lr}")
+        if self.bias and self.kind != "linear":
+            raise ConfigError(f"{where}.bias is only supported for linear layers")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None  # None: built-in (digits) or ../shared/data when present
+    train_subset: int | None = None  # use only the first N training samples
+    test_subset: int | None = None
+    download: bool = False  # fetch canonical files into data_dir when missing
+
+    def validate(self) -> None:
+        _check_choice("data.dataset", self.dataset, DATASETS)
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name} must be >= 1 (or omitted), got {value}")
+
+
+@dataclass
+class HebbianConfig:
+    epochs: int = 1
+    batch_size: int = 10
+    mode: str = "simultaneous"  # all layers learn in one pass, or "greedy" one after another
+
+    def validate(self) -> None:
+        _check_choice("hebbian.mode", self.mode, HEBB_MODES)
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ConfigError("hebbian.epochs must be >= 0 and hebbian.batch_size >= 1")
+
+
+@dataclass
+class ReadoutConfig:
+    """The paper's linear classifier recipe: Adam, lr halved at fixed fractions of the epochs."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    dropout: float = 0.5
+    lr_milestones: list[float] = field(default_factory=lambda: [0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9])
+    lr_gamma: float = 0.5
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("readout.epochs and readout.batch_size must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
+        if not self.lr > 0:
+            raise ConfigError(f"readout.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class RunConfig:
+    preset: str = "custom"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    data: DataConfig = field(default_factory=DataConfig)
+    layers: list[LayerConfig] = field(default_factory=list)
+    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
+    readout: ReadoutConfig = field(default_factory=ReadoutConfig)
+
+    def validate(self) -> "RunConfig":
+        if not self.layers:
+            raise ConfigError("the network needs at least one [[layers]] entry")
+        for i, layer in enumerate(self.layers):
+            layer.validate(f"layers.{i}")
+        self.data.validate()
+        self.hebbian.validate()
+        self.readout.validate()
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building from plain data (TOML / JSON), with errors that name the offending key.
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Check a scalar's type against a dataclass annotation (ints may stand for floats)."""
+    origin = get_origin(annotation)
+    if origin is list:
+        (item,) = get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return [_coerce(f"{name}[{i}]", v, item) for i, v in enumerate(value)]
+    args = get_args(annotation)
+    if args and type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        annotation = next(a for a in args if a is not type(None))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a table, got {data!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"unknown key {prefix}{unknown[0]}; known keys: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{where}.{key}" if where else key
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            kwargs[key] = _build(annotation, value, name)
+        elif key == "layers":
+            if not isinstance(value, list):
+                raise ConfigError("layers must be an array of tables ([[layers]])")
+            kwargs[key] = [_build(LayerConfig, v, f"layers.{i}") for i, v in enumerate(value)]
+        else:
+            kwargs[key] = _coerce(name, value, annotation)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build and validate a RunConfig from nested plain data."""
+    return _build(RunConfig, data, "").validate()
+
+
+def preset_names() -> list[str]:
+    files = resources.files("neurohebb.presets").iterdir()
+    return sorted(p.name[:-5] for p in files if p.name.endswith(".toml"))
+
+
+def load_preset_dict(name: str) -> dict[str, Any]:
+    ref = resources.files("neurohebb.presets").joinpath(f"{name}.toml")
+    if not ref.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(preset_names())}")
+    return tomllib.loads(ref.read_text(encoding="utf-8"))
+
+
+def load_toml_dict(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `override` into a copy of `base`; layers merge element-wise by index."""
+    out = dict(base)
+    for key, value in override.items():
+        if key == "layers" and isinstance(value, list) and isinstance(out.get(key), list):
+            layers = [dict(layer) for layer in out[key]]
+            for i, layer in enumerate(value):
+                if i < len(layers):
+                    layers[i] = merge(layers[i], layer)
+                else:
+                    layers.append(layer)
+            out[key] = layers
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn 'hebbian.batch_size=32' or 'layers.0.lr=0.05' into a nested dict.
+
+    Values are read as TOML (numbers, booleans, quoted strings, arrays); anything that is not
+    valid TOML is taken as a bare string, so `--set data.dataset=mnist` works unquoted.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value, e.g. hebbian.batch_size=32")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(f"override key {key!r} is malformed")
+    nested: Any = value
+    for part in reversed(parts):
+        if part.isdigit():
+            index = int(part)
+            nested = [{} for _ in range(index)] + [nested]
+        else:
+            nested = {part: nested}
+    return nested
+
+
+def resolve_config(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    **fields_: Any,
+) -> RunConfig:
+    """Preset, then config file, then `--set` overrides, then explicit CLI fields (if not None)."""
+    data: dict[str, Any] = {}
+    if preset:
+        data = load_preset_dict(preset)
+        data["preset"] = preset
+    if config_file:
+        data = merge(data, load_toml_dict(config_file))
+    for text in overrides or []:
+        data = merge(data, parse_override(text))
+    for dotted, value in fields_.items():
+        if value is not None:
+            data = merge(data, parse_override_value(dotted, value))
+    return config_from_dict(data)
+
+
+def parse_override_value(dotted: str, value: Any) -> dict[str, Any]:
+    nested: Any = value
+    for part in reversed(dotted.split("__")):
+        nested = {part: nested}
+    return nested

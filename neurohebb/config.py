@@ -83,6 +83,7 @@ class DataConfig:
     download: bool = False  # fetch canonical files into data_dir when missing
 
     def validate(self) -> None:
+        self.dataset = self.dataset.replace("-", "_").lower()  # accept fashion-mnist, CIFAR10, ...
         _check_choice("data.dataset", self.dataset, DATASETS)
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)

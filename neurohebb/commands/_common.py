@@ -1,0 +1,45 @@
+"""Argument groups shared by commands that build a network from a preset."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | None = None) -> None:
+    parser.add_argument("--preset", default=default_preset, help="network preset: cifar10, mnist, mnist-mlp, digits" + (f" (default {default_preset})" if default_preset else ""))
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML file overriding preset fields (same layout as the presets)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one field, e.g. --set hebbian.batch_size=32 --set layers.0.lr=0.05 (repeatable)")
+    parser.add_argument("--data-dir", metavar="DIR", help="dataset folder (IDX, CIFAR, or NumPy shards with MANIFEST.json)")
+    parser.add_argument("--device", choices=None, metavar="auto|cpu|cuda[:N]", help="where to train (default auto)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--train-subset", type=int, metavar="N", help="use only the first N training images")
+    parser.add_argument("--test-subset", type=int, metavar="N", help="use only the first N test images")
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..config import resolve_config
+    from ..errors import ConfigError
+
+    if not args.preset and not args.config:
+        raise ConfigError("give --preset NAME or --config FILE.toml")
+    return resolve_config(
+        args.preset,
+        args.config,
+        args.overrides,
+        seed=args.seed,
+        device=args.device,
+        data__data_dir=args.data_dir,
+        data__train_subset=args.train_subset,
+        data__test_subset=args.test_subset,
+    )
+
+
+def default_run_dir(preset: str, seed: int) -> Path:
+    return Path("runs") / f"{preset}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def print_metrics(metrics: dict, keys=("test_accuracy", "unsup_seconds", "readout_seconds", "total_seconds", "device")) -> None:
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))

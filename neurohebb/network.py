@@ -1,0 +1,146 @@
+"""The network: soft-WTA blocks followed by a linear readout, and safe checkpoint I/O.
+
+Checkpoints hold only tensors and plain data (the resolved config as a dict) and are loaded with
+`torch.load(weights_only=True)`, so opening a checkpoint can never execute code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import activations
+from .config import LayerConfig, RunConfig, config_from_dict
+from .errors import NeurohebbError
+from .layers import Quantizer, SoftWTAConv2d, SoftWTALayer, SoftWTALinear
+from .shapes import DATASET_SHAPES, describe
+
+CHECKPOINT_FORMAT = "neurohebb-checkpoint-v1"
+
+
+class HebbBlock(nn.Module):
+    """[BatchNorm (no affine)] -> plastic layer -> activation -> [pool]."""
+
+    def __init__(self, cfg: LayerConfig, in_shape: tuple[int, int, int], generator: torch.Generator | None):
+        super().__init__()
+        self.cfg = cfg
+        c, h, w = in_shape
+        if cfg.kind == "linear":
+            self.norm = nn.BatchNorm1d(c * h * w, affine=False) if cfg.batchnorm else None
+            self.layer: SoftWTALayer = SoftWTALinear(c * h * w, cfg, generator)
+        else:
+            self.norm = nn.BatchNorm2d(c, affine=False) if cfg.batchnorm else None
+            self.layer = SoftWTAConv2d(c, cfg, generator)
+        if cfg.pool == "max":
+            self.pool: nn.Module = nn.MaxPool2d(cfg.pool_kernel, cfg.pool_stride, cfg.pool_padding)
+        elif cfg.pool == "avg":
+            self.pool = nn.AvgPool2d(cfg.pool_kernel, cfg.pool_stride, cfg.pool_padding)
+        else:
+            self.pool = nn.Identity()
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm is None:
+            return x
+        if isinstance(self.norm, nn.BatchNorm1d):
+            return self.norm(x.reshape(x.shape[0], -1))
+        return self.norm(x)
+
+    def activate(self, u: torch.Tensor) -> torch.Tensor:
+        out = activations.block_activation(u, self.cfg.activation, self.cfg.activation_param, dim=1)
+        if self.cfg.kind == "linear":
+            return out  # pooling does not apply to a flat layer
+        return self.pool(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.layer(self.normalize(x)))
+
+    def learn(self, x: torch.Tensor, quantizer: Quantizer | None = None) -> torch.Tensor:
+        """Plasticity step on this block's input; returns the block's output for the next block."""
+        return self.activate(self.layer.learn(self.normalize(x), quantizer))
+
+
+class HebbNetwork(nn.Module):
+    """Hebbian feature blocks plus a linear readout trained with labels."""
+
+    def __init__(self, config: RunConfig, num_classes: int = 10, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        input_shape = DATASET_SHAPES[config.data.dataset]
+        self.shapes = describe(config.layers, input_shape)
+        self.blocks = nn.ModuleList(
+            HebbBlock(cfg, shape.input_shape, generator) for cfg, shape in zip(config.layers, self.shapes)
+        )
+        self.feature_size = self.shapes[-1].output_size
+        self.dropout = nn.Dropout(config.readout.dropout)
+        self.readout = nn.Linear(self.feature_size, num_classes)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """Flattened output of the Hebbian blocks (the first `upto` of them), in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            for block in list(self.blocks)[:upto]:
+                x = block(x)
+        finally:
+            self.train(was_training)
+        return x.reshape(x.shape[0], -1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(x).argmax(dim=1)
+        finally:
+            self.train(was_training)
+
+
+def save_checkpoint(net: HebbNetwork, path: str | Path) -> None:
+    """Write atomically: a crash mid-write leaves any previous checkpoint intact."""
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": net.config.to_dict(),
+        "num_classes": net.readout.out_features,
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HebbNetwork:
+    path = Path(path)
+    if not path.is_file():
+        raise NeurohebbError(f"checkpoint {path} not found; pass a run directory written by `neurohebb train`")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt file, or not a torch file at all
+        raise NeurohebbError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it is corrupt or not a neurohebb checkpoint, retrain it") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise NeurohebbError(f"{path} is not a {CHECKPOINT_FORMAT} file; retrain with `neurohebb train`")
+    config = config_from_dict(payload["config"])
+    net = HebbNetwork(config, num_classes=int(payload["num_classes"]))
+    try:
+        net.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise NeurohebbError(f"checkpoint {path} does not match its own config ({str(exc).splitlines()[0]}); retrain it") from None
+    for name, tensor in net.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NeurohebbError(f"checkpoint {path}: {name} contains NaN or Inf; retrain with a lower learning rate")
+    return net.to(map_location)

@@ -1,0 +1,72 @@
+"""Figures the CLI writes. matplotlib is imported lazily and is optional for the core.
+
+Why optional: on a torch-only GPU box a run should still finish and write its metrics; the PNG
+is skipped with a warning instead.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        warnings.warn("matplotlib is not installed; skipping figures (./setup.sh installs it)")
+        return None
+    return plt
+
+
+def savefig_atomic(fig, path: str | Path, **kwargs) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def receptive_field_images(weight: torch.Tensor, input_shape: tuple[int, int, int], max_fields: int = 100) -> np.ndarray:
+    """First-layer weights as images [N, H, W, C] scaled to [0, 1] per neuron."""
+    w = weight.detach().cpu().float()[:max_fields]
+    c, h, wd = input_shape
+    if w.dim() == 2:  # linear: a full input image per neuron
+        imgs = w.reshape(-1, c, h, wd)
+    else:
+        imgs = w
+    imgs = imgs.permute(0, 2, 3, 1).numpy()
+    lo = imgs.min(axis=(1, 2, 3), keepdims=True)
+    hi = imgs.max(axis=(1, 2, 3), keepdims=True)
+    return (imgs - lo) / np.maximum(hi - lo, 1e-12)
+
+
+def plot_receptive_fields(net, path: str | Path, max_fields: int = 100) -> bool:
+    plt = _pyplot()
+    if plt is None:
+        return False
+    block = net.blocks[0]
+    imgs = receptive_field_images(block.layer.weight, net.shapes[0].input_shape, max_fields)
+    n = imgs.shape[0]
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = imgs[i]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
+    fig.suptitle(f"Layer 0 receptive fields ({net.config.preset}, first {n} neurons)", fontsize=9)
+    fig.tight_layout()
+    savefig_atomic(fig, path, dpi=100)
+    plt.close(fig)
+    return True

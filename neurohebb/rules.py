@@ -1,0 +1,80 @@
+"""Plasticity rules as pure functions: (x, u, y, w) -> dW.
+
+All rules share the SoftHebb form dW_k = sum over samples (and positions) of y_k * (x - u_k W_k),
+i.e. dW = y^T x - (sum y*u)[:, None] * W (Moraitis et al. 2022, eq. for the soft-WTA layer). What
+differs between rules is y (see `activations.post_synaptic`). Sums run over the batch, as in the
+authors' implementation; `normalize_update` and `adaptive_lr` are the multilayer recipe's
+step-size control (Journe et al. 2023).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def linear_update(x: torch.Tensor, u: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """dW [K, I] for a linear layer: x [B, I], u and y [B, K], w [K, I]."""
+    yx = y.t() @ x
+    yu = (y * u).sum(dim=0)
+    return yx - yu[:, None] * w
+
+
+def conv_update(
+    x_padded: torch.Tensor, u: torch.Tensor, y: torch.Tensor, w: torch.Tensor, stride: int = 1
+) -> torch.Tensor:
+    """dW [K, C, kh, kw] for a convolution, summing y*(x_patch - u*W) over batch and positions.
+
+    x_padded [B, C, H, W] is the input as the forward convolution saw it (after padding); u and
+    y are [B, K, OH, OW]. The correlation sum_b,p y[b,k,p] * x[b,c,p+offset] is itself a
+    convolution of the input with y as the kernel (batch as the channel axis), which is far
+    cheaper than unfolding patches.
+    """
+    kh, kw = w.shape[-2:]
+    yx = F.conv2d(x_padded.transpose(0, 1), y.transpose(0, 1), dilation=stride)  # [C, K, h', w']
+    yx = yx[:, :, :kh, :kw].transpose(0, 1)
+    yu = (y * u).sum(dim=(0, 2, 3))
+    return yx - yu[:, None, None, None] * w
+
+
+def conv_update_per_patch(
+    x_padded: torch.Tensor, u: torch.Tensor, y: torch.Tensor, w: torch.Tensor, stride: int = 1
+) -> torch.Tensor:
+    """The same update computed explicitly patch by patch (slow; the reference for tests)."""
+    kh, kw = w.shape[-2:]
+    patches = F.unfold(x_padded, (kh, kw), stride=stride)  # [B, C*kh*kw, P]
+    yf = y.flatten(2)  # [B, K, P]
+    uf = u.flatten(2)
+    dw = torch.zeros(w.shape[0], patches.shape[1], dtype=w.dtype)
+    wf = w.reshape(w.shape[0], -1)
+    for b in range(patches.shape[0]):
+        for p in range(patches.shape[2]):
+            for k in range(w.shape[0]):
+                dw[k] += yf[b, k, p] * (patches[b, :, p] - uf[b, k, p] * wf[k])
+    return dw.reshape(w.shape)
+
+
+def normalize_update(dw: torch.Tensor) -> torch.Tensor:
+    """Scale the layer's update so its largest entry is 1 (multilayer SoftHebb)."""
+    return dw / (dw.abs().amax() + 1e-30)
+
+
+def neuron_norms(w: torch.Tensor) -> torch.Tensor:
+    """L2 norm of each neuron's weight vector (its "radius")."""
+    return torch.linalg.vector_norm(w.reshape(w.shape[0], -1), dim=1)
+
+
+def adaptive_lr(w: torch.Tensor, eta: float, power: float = 0.5) -> torch.Tensor:
+    """Per-neuron rate eta * (| ||W_k|| - 1 | + 1e-10) ** power: large while a neuron's norm is
+    far from its fixed point 1, vanishing as it converges (Journe et al. 2023)."""
+    return eta * ((neuron_norms(w) - 1.0).abs() + 1e-10) ** power
+
+
+def bias_update(y: torch.Tensor, bias: torch.Tensor, t_invert: float) -> torch.Tensor:
+    """Update of the learned log-prior b_k of a soft-WTA linear layer.
+
+    With b_k = log(prior_k) / t_invert entering the softmax, moving exp(t_invert*b_k) towards the
+    mean activation of neuron k is the EM-style prior update of the single-layer SoftHebb paper
+    (Moraitis et al. 2022): db_k = mean_b(y_k) * exp(-t_invert*b_k) - 1, which is zero when the
+    prior equals the neuron's average responsibility.
+    """
+    return y.mean(dim=0) * torch.exp(-t_invert * bias) - 1.0

@@ -109,7 +109,7 @@ def hebbian_phase(
                 with torch.no_grad():
                     for i, block in enumerate(net.blocks[: last + 1]):
                         if i in stage:
-                            x = block.learn(x, quantizer)
+                            x = block.learn(x, quantizer, propagate=i < last)
                         else:
                             block.eval()
                             x = block(x)

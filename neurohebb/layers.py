@@ -67,6 +67,8 @@ class SoftWTALayer(nn.Module):
     def learn(self, x: torch.Tensor, quantizer: Quantizer | None = None) -> torch.Tensor:
         """One plasticity step on a batch; returns u computed *before* the update (as the
         paper does: the batch is propagated with the weights it was learned from)."""
+        if quantizer is None and self.bias is None and self.plastic:
+            return self._learn_fused(x)
         q = quantizer or _identity
         x_pre = q("input", self._pre(x))
         u = self._weighted_input(x_pre, self.weight)
@@ -92,6 +94,38 @@ class SoftWTALayer(nn.Module):
         return u
 
 
+    @torch.no_grad()
+    def _learn_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The float32 step of `learn` with fewer passes over the weight tensor (same math).
+
+        dW = yx - c W (c = sum y*u) is formed in place in the correlation's buffer, its max is a
+        norm reduction without a temporary, and the step is one fused in-place multiply-add.
+        This is the hot loop of every float run; `learn` with a quantiser keeps the explicit
+        sequence of roles.
+        """
+        cfg = self.cfg
+        w = self.weight
+        x_pre = self._pre(x)
+        u = self._weighted_input(x_pre, w)
+        y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
+        dw = self._correlation(x_pre, y)
+        c = (y * u).sum(dim=0) if u.dim() == 2 else (y * u).sum(dim=(0, 2, 3))
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        dw.addcmul_(c.reshape(shape), w, value=-1.0)
+        if cfg.lr_schedule == "norm-adaptive":
+            lr = rules.adaptive_lr(w, cfg.lr, cfg.lr_power)
+        else:
+            lr = torch.full((w.shape[0],), cfg.lr, dtype=w.dtype, device=w.device)
+        if cfg.normalize_update:
+            lr = lr / (torch.linalg.vector_norm(dw, ord=float("inf")) + 1e-30)
+        w.addcmul_(lr.reshape(shape), dw)
+        return u
+
+    def _correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """sum over samples (and positions) of y x: the Hebbian term alone."""
+        raise NotImplementedError
+
+
 class SoftWTALinear(SoftWTALayer):
     """u = W x (+ b); input [B, ...] is flattened to [B, in_features]."""
 
@@ -108,6 +142,9 @@ class SoftWTALinear(SoftWTALayer):
 
     def _update(self, x_pre, u, y, w) -> torch.Tensor:
         return rules.linear_update(x_pre, u, y, w)
+
+    def _correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y.t() @ x_pre
 
 
 class SoftWTAConv2d(SoftWTALayer):
@@ -127,3 +164,6 @@ class SoftWTAConv2d(SoftWTALayer):
 
     def _update(self, x_pre, u, y, w) -> torch.Tensor:
         return rules.conv_update(x_pre, u, y, w, self.cfg.stride)
+
+    def _correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return rules.conv_correlation(x_pre, y, self.weight.shape[-2:], self.cfg.stride)

@@ -57,9 +57,11 @@ class HebbBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.layer(self.normalize(x)))
 
-    def learn(self, x: torch.Tensor, quantizer: Quantizer | None = None) -> torch.Tensor:
-        """Plasticity step on this block's input; returns the block's output for the next block."""
-        return self.activate(self.layer.learn(self.normalize(x), quantizer))
+    def learn(self, x: torch.Tensor, quantizer: Quantizer | None = None, propagate: bool = True) -> torch.Tensor | None:
+        """Plasticity step on this block's input; returns the block's output for the next block
+        (skipped with `propagate=False`: the last block's output is not needed while learning)."""
+        u = self.layer.learn(self.normalize(x), quantizer)
+        return self.activate(u) if propagate else None
 
 
 class HebbNetwork(nn.Module):
@@ -143,4 +145,4 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     for name, tensor in net.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise NeurohebbError(f"checkpoint {path}: {name} contains NaN or Inf; retrain with a lower learning rate")
-    return net.to(map_location)
+    return net.to(map_location).eval()

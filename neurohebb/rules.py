@@ -29,11 +29,16 @@ def conv_update(
     convolution of the input with y as the kernel (batch as the channel axis), which is far
     cheaper than unfolding patches.
     """
-    kh, kw = w.shape[-2:]
-    yx = F.conv2d(x_padded.transpose(0, 1), y.transpose(0, 1), dilation=stride)  # [C, K, h', w']
-    yx = yx[:, :, :kh, :kw].transpose(0, 1)
+    yx = conv_correlation(x_padded, y, w.shape[-2:], stride)
     yu = (y * u).sum(dim=(0, 2, 3))
     return yx - yu[:, None, None, None] * w
+
+
+def conv_correlation(x_padded: torch.Tensor, y: torch.Tensor, kernel: tuple[int, int], stride: int = 1) -> torch.Tensor:
+    """sum over batch and positions of y[b,k,p] * patch[b,:,p] as a [K, C, kh, kw] tensor."""
+    kh, kw = kernel
+    yx = F.conv2d(x_padded.transpose(0, 1), y.transpose(0, 1), dilation=stride)  # [C, K, h', w']
+    return yx[:, :, :kh, :kw].transpose(0, 1).contiguous()
 
 
 def conv_update_per_patch(

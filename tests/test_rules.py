@@ -78,3 +78,26 @@ def test_bias_update_is_zero_when_prior_matches_mean_activity():
     assert torch.allclose(rules.bias_update(y, bias, t), torch.zeros(2), atol=1e-6)
     # a prior below the observed activity grows
     assert (rules.bias_update(y, bias - 0.5, t) > 0).all()
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+@pytest.mark.parametrize("rule,schedule,normalize", [
+    ("softhebb", "norm-adaptive", True), ("softhebb-anti", "constant", False), ("hard-wta", "norm-adaptive", True),
+])
+def test_fused_float_step_equals_the_explicit_role_by_role_step(kind, rule, schedule, normalize):
+    from neurohebb.config import LayerConfig
+    from neurohebb.layers import SoftWTAConv2d, SoftWTALinear
+
+    cfg = LayerConfig(kind=kind, out_channels=6, kernel_size=3, padding=1, rule=rule, t_invert=2.0, lr=0.05,
+                      lr_schedule=schedule, normalize_update=normalize, init_radius=3.0)
+    make = (lambda: SoftWTALinear(12, cfg, torch.Generator().manual_seed(0))) if kind == "linear" else \
+        (lambda: SoftWTAConv2d(2, cfg, torch.Generator().manual_seed(0)))
+    fused, explicit = make(), make()
+    x = torch.rand(4, 2, 3, 2) if kind == "linear" else torch.rand(4, 2, 5, 5)
+    identity = lambda role, t: t  # noqa: E731 - forces the role-by-role path
+    for _ in range(3):
+        u_f = fused.learn(x)
+        u_e = explicit.learn(x, identity)
+        assert torch.allclose(u_f, u_e, atol=1e-5)
+    assert torch.allclose(fused.weight, explicit.weight, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(fused.weight, make().weight)

@@ -1,0 +1,106 @@
+"""How close is one mnist-mlp Hebbian epoch on the CPU to its matrix-multiply floor?
+
+The floor: every batch of a linear soft-WTA layer fundamentally needs two matrix products,
+u = x W^T ([B,I] x [I,K]) and the correlation y^T x ([K,B] x [B,I]). This script times, in one
+run and on the same machine, (a) those two products alone over a full epoch and (b) the real
+Hebbian epoch of the engine (the same batches, softmax, normalisation, adaptive rate, update), and
+prints medians over repeats and their ratio. Also reports fake-quant training's slowdown when a
+precision policy is available.
+
+    python benchmarks/cpu_hebbian_epoch.py [--repeats 3] [--train-subset N] [--batch-size 10] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from neurohebb.config import resolve_config  # noqa: E402
+from neurohebb.engine import hebbian_phase, seeded_generators  # noqa: E402
+from neurohebb.network import HebbNetwork  # noqa: E402
+
+
+def load_images(n: int | None) -> torch.Tensor:
+    try:
+        from neurohebb.data import load_dataset
+
+        ds = load_dataset("mnist", train_subset=n)
+        return torch.from_numpy(ds.x_train)
+    except Exception as exc:  # no MNIST here: same shapes, random pixels (timing only)
+        print(f"(MNIST not available: {exc}; timing on random images)", file=sys.stderr)
+        return torch.randint(0, 256, (n or 60000, 1, 28, 28), dtype=torch.uint8)
+
+
+def matmul_floor(x: torch.Tensor, k: int, batch: int) -> float:
+    """Seconds for the two products per batch over the epoch, nothing else."""
+    n, i = x.shape[0], x[0].numel()
+    xf = x.reshape(n, i).float().div_(255)
+    w = torch.randn(k, i)
+    y = torch.empty(batch, k)
+    start = time.perf_counter()
+    for s in range(0, n, batch):
+        xb = xf[s:s + batch]
+        u = xb @ w.t()
+        torch.mm(y[: xb.shape[0]].t(), xb)
+        del u
+    return time.perf_counter() - start
+
+
+def hebbian_epoch(x: torch.Tensor, overrides: list[str], quantizer=None) -> float:
+    config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
+    init_gen, order_gen = seeded_generators(0)
+    net = HebbNetwork(config, generator=init_gen)
+    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False, quantizer=quantizer)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--train-subset", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--json", metavar="OUT")
+    args = p.parse_args()
+
+    x = load_images(args.train_subset)
+    overrides = [f"hebbian.batch_size={args.batch_size}"]
+    k = resolve_config("mnist-mlp").layers[0].out_channels
+    rows: dict[str, list[float]] = {"matmul floor": [], "hebbian epoch (float32)": []}
+    quantizer_factory = None
+    try:
+        from neurohebb.precision import PolicyQuantizer, PrecisionPolicy  # type: ignore
+
+        policy = PrecisionPolicy.parse("weight=s8.7:stochastic,update=s16.15:stochastic")
+        quantizer_factory = lambda: PolicyQuantizer(policy, seed=0)  # noqa: E731
+        rows["hebbian epoch (fake-quant 8-bit w)"] = []
+    except Exception as exc:  # precision package absent or different API
+        print(f"(fake-quant row skipped: {exc})", file=sys.stderr)
+
+    for _ in range(args.repeats):
+        rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
+        rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides))
+        if quantizer_factory is not None:
+            rows["hebbian epoch (fake-quant 8-bit w)"].append(hebbian_epoch(x, overrides, quantizer_factory()))
+
+    floor = statistics.median(rows["matmul floor"])
+    result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "rows": {}}
+    print(f"mnist-mlp Hebbian epoch on {x.shape[0]} images, batch {args.batch_size}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{'what':40s} {'median s':>10s} {'min s':>8s} {'x floor':>8s}")
+    for name, times in rows.items():
+        med = statistics.median(times)
+        result["rows"][name] = {"median_s": med, "min_s": min(times), "ratio_to_floor": med / floor, "times": times}
+        print(f"{name:40s} {med:10.3f} {min(times):8.3f} {med / floor:8.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

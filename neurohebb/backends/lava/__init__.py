@@ -1,0 +1,16 @@
+"""Lava backend: deploy trained soft-WTA networks as Lava processes (Loihi 2 simulation).
+
+Modules: `compat` (the Python 3.11 import fix), `lava_api` (the one place Lava is imported),
+`weights` (float -> Loihi weight format), `encoding` (pixels -> spikes), `mapping` (network ->
+circuit description), `emulate` (NumPy twin of the circuit), `processes` (small Lava processes:
+spike generator, per-sample counters), `deploy` (run test samples, metrics, raster), `sop` and
+`learning` (Loihi sum-of-products plasticity, in NumPy and as a Lava `LearningDense`).
+
+Importing this package is cheap and never imports Lava; `require_lava()` does, after applying the
+compatibility fix, and turns a missing or broken install into a one-line `BackendUnavailable`.
+"""
+from __future__ import annotations
+
+from .lava_api import INSTALL_HINT, require_lava
+
+__all__ = ["INSTALL_HINT", "require_lava"]

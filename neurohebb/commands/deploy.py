@@ -1,0 +1,103 @@
+"""`neurohebb deploy lava RUN_DIR`: run a trained network in Lava's Loihi 2 simulator.
+
+Also `neurohebb deploy lava-learn RUN_DIR`: run the layer's plasticity as a Loihi learning rule
+inside Lava and compare the weight trajectory with neurohebb's integer engine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "deploy", help="deploy a trained network to a neuromorphic simulator (Lava)",
+        description="Deploy a trained run directory to a simulator and compare it with the neurohebb model.",
+    )
+    targets = p.add_subparsers(dest="target", metavar="TARGET")
+    lava = targets.add_parser(
+        "lava", help="inference in Lava's Loihi 2 simulator (fixed or floating point)",
+        description="Map the run's soft-WTA layer and readout to Lava processes (spike generator, 8-bit Dense, "
+                    "LIF neurons with lateral inhibition, integrating readout), play N test samples and write "
+                    "metrics.json (test_accuracy, agreement with the neurohebb model, spikes, synaptic operations, "
+                    "samples/s) and raster.png.",
+    )
+    _common(lava)
+    lava.add_argument("--samples", type=int, default=100, metavar="N", help="test samples to run (default 100)")
+    lava.add_argument("--tag", choices=("fixed_pt", "floating_pt"), default="fixed_pt",
+                      help="Lava process models: bit-accurate fixed point (default) or floating point")
+    lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
+                      help="winner spikes per sample the threshold is set for (default 4)")
+    lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",
+                      help="lateral inhibition per spike, in thresholds (default 1: spiking max)")
+    lava.add_argument("--calibration", type=int, default=1000, metavar="N",
+                      help="training images that set the threshold (default 1000)")
+    lava.add_argument("--no-emulation-check", action="store_true",
+                      help="skip re-running the samples in the NumPy twin of the circuit")
+    lava.set_defaults(func=run_inference)
+
+    learn = targets.add_parser(
+        "lava-learn", help="on-chip learning in Lava, compared with neurohebb's integer engine",
+        description="Run the soft-WTA layer's plasticity as a Loihi2FLearningRule on a LearningDense process, "
+                    "on N training samples, and compare Lava's weight trajectory with neurohebb's integer "
+                    "implementation of the same rule on the same spikes. Writes learning.json.",
+    )
+    _common(learn)
+    learn.add_argument("--samples", type=int, default=20, metavar="N", help="training samples to learn from (default 20)")
+    learn.add_argument("--rule", default=None, metavar="DW",
+                       help="dw rule string, e.g. '2^-2 * x1 * y0 - 2^-5 * w * y0' (the default)")
+    learn.add_argument("--traces", default="x1=16:8", metavar="SPEC",
+                       help="trace impulses and time constants, e.g. 'x1=16:8,y1=20:65536' (default x1=16:8); "
+                            "tau 0 means the trace holds the impulse only in the step of a spike")
+    learn.add_argument("--t-epoch", type=int, default=1, help="learning epoch in time steps (default 1)")
+    learn.set_defaults(func=run_learning)
+    p.set_defaults(func=lambda args: _missing_target(p))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `neurohebb train`")
+    p.add_argument("--steps", type=int, default=32, metavar="T", help="time steps per sample (default 32)")
+    p.add_argument("--coding", choices=("rate", "poisson", "ttfs"), default="rate",
+                   help="input spike code (default rate: deterministic regular trains)")
+    p.add_argument("--weight-bits", type=int, default=8, metavar="B", help="num_weight_bits of the synapses (default 8)")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's, or ../shared/data)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Poisson code and the learning rule (default 0)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/deploy-lava-<tag or learn>)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _missing_target(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_inference(args: argparse.Namespace) -> int:
+    from ..backends.lava.deploy import deploy_run
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"deploy-lava-{args.tag}"
+    metrics = deploy_run(
+        args.run_dir, samples=args.samples, steps=args.steps, tag=args.tag, out_dir=out, coding=args.coding,
+        spikes_target=args.spikes_target, inhibition=args.inhibition, num_weight_bits=args.weight_bits,
+        data_dir=args.data_dir, seed=args.seed, calibration=args.calibration, progress=not args.no_progress,
+        check_emulation=not args.no_emulation_check,
+    )
+    keys = ("test_accuracy", "model_accuracy", "agreement", "silent_samples", "spikes_per_sample",
+            "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
+    print(f"results written to {out}")
+    return 0
+
+
+def run_learning(args: argparse.Namespace) -> int:
+    from ..backends.lava.learning import learn_run
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / "deploy-lava-learn"
+    result = learn_run(
+        args.run_dir, samples=args.samples, steps=args.steps, coding=args.coding, rule=args.rule,
+        traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=args.weight_bits, data_dir=args.data_dir, seed=args.seed, out_dir=out,
+    )
+    print(json.dumps({k: result[k] for k in ("identical", "max_abs_difference", "samples", "post_spikes",
+                                             "synapses_changed", "lava_seconds")}, indent=2))
+    print(f"results written to {out}")
+    return 0

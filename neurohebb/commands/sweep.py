@@ -1,0 +1,89 @@
+"""`neurohebb sweep`: accuracy lost to constrained precision, one command, resumable."""
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_config_arguments
+
+
+def _int_list(text: str, name: str, allow_float: bool = False) -> list:
+    from ..errors import ConfigError
+
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if allow_float and item.lower() in ("float", "float32"):
+            out.append(None)
+            continue
+        try:
+            out.append(int(item))
+        except ValueError:
+            hint = " or 'float'" if allow_float else ""
+            raise ConfigError(f"{name}: {item!r} is not an integer{hint}; write e.g. {name} 16,8,4") from None
+    return out
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="accuracy against weight/update bits and rounding (resumable)",
+        description=("Train every combination of weight bits, update bits, rounding mode and seed with the "
+                     "Hebbian phase under that precision, plus a float32 run and post-training quantisation per "
+                     "seed; write DIR/results.csv, DIR/results.json and DIR/accuracy_vs_bits.png. Rerunning "
+                     "with the same --out skips finished points."),
+        epilog="example: neurohebb sweep --preset mnist-mlp --weight-bits 16,8,6,4,3,2 --update-bits 16 "
+               "--rounding nearest,stochastic --seeds 3 --out sweeps/mnist-mlp",
+    )
+    add_config_arguments(p)
+    p.add_argument("--weight-bits", default="16,8,6,4,3,2", metavar="LIST", help="weight bit widths (default 16,8,6,4,3,2)")
+    p.add_argument("--update-bits", default="16", metavar="LIST",
+                   help="bits of the normalised update, format sU.(U-2); 'float' for an unquantised update (default 16)")
+    p.add_argument("--rounding", default="nearest,stochastic", metavar="LIST",
+                   help="rounding of weights and updates: nearest, stochastic, truncate, floor (default nearest,stochastic)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per point: --seed, --seed+1, ... (default 1)")
+    p.add_argument("--weight-format", choices=("shared", "fixed"), default="shared",
+                   help="shared: B-bit mantissa with a per-layer exponent (Loihi-style, default); fixed: sB.(B-I)")
+    p.add_argument("--weight-int-bits", type=int, default=1, metavar="I", help="integer bits (sign included) of fixed weights (default 1)")
+    p.add_argument("--policy", default="float32", metavar="POLICY",
+                   help="formats of the other roles, as a string such as 'input=u9.8,post=u16.16,lr=u16.16,norm=pow2' "
+                        "or a TOML file with a [precision] table (default float32)")
+    p.add_argument("--mode", choices=("fake-quant", "integer"), default="fake-quant",
+                   help="fake-quant (float64 exact values, fast) or integer (bit-exact int64 engine); they agree exactly")
+    p.add_argument("--no-ptq", action="store_true", help="skip the post-training quantisation baseline")
+    p.add_argument("--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..precision.sweep import SweepPlan, format_summary, run_sweep
+    from ._common import config_from_args
+
+    from pathlib import Path
+
+    from ..precision import PrecisionPolicy
+
+    config = config_from_args(args)
+    if args.policy.endswith(".toml"):
+        if not Path(args.policy).is_file():
+            raise ConfigError(f"--policy {args.policy}: file not found; give a TOML file or a policy string")
+        base_policy = PrecisionPolicy.from_toml(args.policy)
+    else:
+        base_policy = PrecisionPolicy.parse(args.policy)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    plan = SweepPlan(
+        config=config,
+        weight_bits=_int_list(args.weight_bits, "--weight-bits"),
+        update_bits=_int_list(args.update_bits, "--update-bits", allow_float=True),
+        roundings=[r.strip() for r in args.rounding.split(",") if r.strip()],
+        seeds=[config.seed + i for i in range(args.seeds)],
+        weight_format=args.weight_format,
+        weight_int_bits=args.weight_int_bits,
+        base_policy=base_policy,
+        mode=args.mode,
+        ptq=not args.no_ptq,
+    )
+    results = run_sweep(plan, args.out, progress=not args.no_progress)
+    print(format_summary(results))
+    print(f"results written to {args.out}/results.csv, results.json, accuracy_vs_bits.png")
+    return 0

@@ -1,0 +1,71 @@
+"""Fake-quant engine: the quantised SoftHebb step on float64 tensors that hold exact values.
+
+Why float64: products and sums of fixed-point values are exact in float64 while they need at
+most 53 significant bits, so ordinary (GPU-friendly) matmuls and convolutions give the same
+numbers an integer datapath would; the integer engine reports the widest intermediate it needed
+(``datapath_bits``) so that condition can be checked. The sequence of operations is
+documented in :mod:`.datapath`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import rules
+from .datapath import LayerState, PrecisionEngine, is_conv, layer_input, learning_rate, post_activity, pow2_shift
+from .rounding import quantize_codes, round_scaled
+
+F64 = torch.float64
+
+
+class FakeQuantEngine(PrecisionEngine):
+    """Runs the datapath with float64 tensors; float32 roles stay unrounded."""
+
+    mode = "fake-quant"
+
+    def _round(self, state: LayerState, role: str, t: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+        """Q_role: exact values (float64) and their exponent (None for a float role)."""
+        spec = self.policy.spec(role)
+        if spec.is_float:
+            return t.to(F64), None
+        q = quantize_codes(t, spec.fmt, spec.rounding, spec.overflow, self.generator)
+        state.stats.record_overflow(role, t.numel(), q.n_below, q.n_above)
+        return q.codes.mul_(2.0**q.exponent), q.exponent  # codes -> values in place (exact)
+
+    def _initial_weight(self, state: LayerState, w: torch.Tensor) -> torch.Tensor:
+        return self._round(state, "weight", w.to(self.device, F64, copy=True))[0]
+
+    def _values(self, state: LayerState) -> torch.Tensor:
+        return state.weight
+
+    def _step(self, state: LayerState, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        cfg, w = layer.cfg, state.weight
+        conv = is_conv(layer)
+        xq, ex = self._round(state, "input", layer_input(layer, x.to(self.device, F64)))
+        u = F.conv2d(xq, w, stride=cfg.stride) if conv else xq @ w.t()
+        yq, ey = self._round(state, "post", post_activity(u, cfg))
+        if conv:
+            # sum over batch and positions of y * x_patch: the rule's correlation term alone
+            hebb = rules.conv_update(xq, u, yq, torch.zeros_like(w), cfg.stride)
+            c = (yq * u).sum(dim=(0, 2, 3))
+        else:
+            hebb = yq.t() @ xq
+            c = (yq * u).sum(dim=0)
+        if ex is not None and ey is not None:  # step 5: the decay register, on the grid of H
+            c = round_scaled(c * 2.0 ** -(ex + ey), "nearest") * 2.0 ** (ex + ey)
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        # dW = H - c W in place (hebb is ours); exact, so the evaluation order does not matter
+        dw = hebb.addcmul_(c.reshape(shape), w, value=-1.0)
+        if cfg.normalize_update:
+            lo, hi = torch.aminmax(dw)
+            max_abs = max(-float(lo), float(hi))
+            if max_abs > 0:
+                dw = dw.div_(max_abs) if self.policy.norm == "max" else dw.mul_(2.0 ** -pow2_shift(max_abs))
+        dwq, _ = self._round(state, "update", dw)
+        lrq, _ = self._round(state, "lr", learning_rate(w, cfg))
+        intended = dw.abs().mul_(lrq.abs().reshape(shape))  # (before dwq, which may alias dw, changes)
+        w_new, _ = self._round(state, "weight", dwq.mul_(lrq.reshape(shape)).add_(w))  # W + lr dW, exact
+        state.stats.record_step(intended, torch.eq(w_new, w), (w_new - w).abs().sum())
+        state.weight = w_new
+        return u

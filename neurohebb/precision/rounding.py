@@ -1,0 +1,210 @@
+"""Rounding and overflow: turning real values into a format's integer codes.
+
+Why both a float and an integer path here: the fake-quant mode rounds float64 tensors that hold
+exact values (``x * 2**F``), the integer engine rounds int64 accumulators by shifting right; the
+two must give the same codes, so both live side by side and draw their stochastic-rounding
+random numbers through one function, :func:`uniform`, in the same (row-major) order.
+
+Rounding modes
+    ``nearest``    round half to even (IEEE default; unbiased on ties);
+    ``stochastic`` round up with probability equal to the discarded fraction: up iff ``U < frac``
+                   with ``U ~ Uniform[0, 1)`` (24 random bits) drawn from a seeded
+                   ``torch.Generator`` (unbiased up to 2**-24 of a step);
+    ``truncate``   toward zero (sign-magnitude hardware);
+    ``floor``      toward minus infinity (an arithmetic right shift in two's complement).
+Overflow modes
+    ``saturate``   clamp to the format's range; ``wrap`` keep the low bits (two's complement).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..errors import ConfigError
+from .formats import NumberFormat
+
+ROUNDINGS = ("nearest", "stochastic", "truncate", "floor")
+OVERFLOWS = ("saturate", "wrap")
+
+
+def check_rounding(mode: str) -> str:
+    if mode not in ROUNDINGS:
+        raise ConfigError(f"rounding mode {mode!r} is unknown; choose one of: {', '.join(ROUNDINGS)}")
+    return mode
+
+
+def check_overflow(mode: str) -> str:
+    if mode not in OVERFLOWS:
+        raise ConfigError(f"overflow mode {mode!r} is unknown; choose one of: {', '.join(OVERFLOWS)}")
+    return mode
+
+
+def uniform(shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """The one source of stochastic-rounding noise: multiples of 2**-24 in [0, 1), as float64.
+
+    24 random bits per draw (float32 uniforms, 2.3x cheaper to generate on CPU than float64):
+    rounding up happens with probability ``ceil(frac * 2**24) / 2**24``, a bias below 2**-24 of
+    one step. Exact in float64, so the float and integer comparisons see the same number.
+    """
+    where = generator.device if generator is not None else torch.device(device)
+    u = torch.rand(shape, generator=generator, dtype=torch.float32, device=where)
+    # float32 -> float64 is exact, and comparisons with float64 operands promote exactly, so the
+    # draws are returned as float32 (half the memory traffic of converting up front)
+    return u.to(device) if u.device != torch.device(device) else u
+
+
+def round_scaled(y: torch.Tensor, mode: str, generator: torch.Generator | None = None, inplace: bool = False) -> torch.Tensor:
+    """Round float64 values (already multiplied by ``2**F``) to integers, kept as float64.
+
+    ``inplace=True`` overwrites ``y`` (saves allocating weight-sized temporaries in the engines).
+    """
+    if mode == "nearest":
+        return y.round_() if inplace else torch.round(y)  # half to even
+    if mode == "floor":
+        return y.floor_() if inplace else torch.floor(y)
+    if mode == "truncate":
+        return y.trunc_() if inplace else torch.trunc(y)
+    if mode == "stochastic":
+        low = torch.floor(y)
+        frac = y.sub_(low) if inplace else y - low  # exact for float64 values of <= 53 bits
+        # up iff U < frac, i.e. frac - U > 0: the sign of a float difference is always exact
+        up = frac.sub_(uniform(y.shape, generator, y.device)).sign_().clamp_(min=0.0)
+        return low.add_(up)
+    raise ConfigError(f"rounding mode {mode!r} is unknown; choose one of: {', '.join(ROUNDINGS)}")
+
+
+def shift_round(v: torch.Tensor, shift: int, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Integer ``v / 2**shift`` rounded by ``mode``, in int64 arithmetic (a hardware right shift).
+
+    ``shift <= 0`` is an exact left shift (stochastic mode still consumes one draw per element,
+    as :func:`round_scaled` does). For ``stochastic`` the discarded low bits ``r`` are
+    compared with ``U * 2**shift`` -- the same event as ``U < frac`` in :func:`round_scaled`, drawn
+    from the same stream, so both paths agree bit for bit.
+    """
+    if v.dtype != torch.int64:
+        raise TypeError("shift_round works on int64 tensors")
+    if shift <= 0:
+        if mode == "stochastic":  # one draw per element, always: keeps the stream aligned
+            uniform(v.shape, generator, v.device)
+        return v << (-shift)
+    if shift > 62:
+        raise ValueError(f"shift of {shift} bits exceeds the int64 datapath")
+    q = v >> shift  # floor
+    rem = v - (q << shift)  # in [0, 2**shift)
+    if mode == "floor":
+        return q
+    if mode == "truncate":
+        return q + ((v < 0) & (rem != 0)).to(torch.int64)
+    if mode == "nearest":
+        half = 1 << (shift - 1)
+        up = (rem > half) | ((rem == half) & ((q & 1) == 1))
+        return q + up.to(torch.int64)
+    if mode == "stochastic":
+        if shift > 53:  # rem must convert to float64 exactly
+            raise ValueError("stochastic rounding of more than 53 discarded bits is not supported")
+        u = uniform(v.shape, generator, v.device).to(torch.float64) * float(2**shift)  # exact
+        return q + (u < rem.to(torch.float64)).to(torch.int64)
+    raise ConfigError(f"rounding mode {mode!r} is unknown; choose one of: {', '.join(ROUNDINGS)}")
+
+
+def apply_overflow(q: torch.Tensor, fmt: NumberFormat, mode: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bring integer codes (int64 or integer-valued float64) into range; also count overflows.
+
+    Returns ``(codes, n_below, n_above)``; the counts are 0-dim int64 tensors (no device sync).
+    """
+    if q.numel() == 0:
+        zero = torch.zeros((), dtype=torch.int64, device=q.device)
+        return q, zero, zero
+    lo, hi = torch.aminmax(q)
+    if lo >= fmt.qmin and hi <= fmt.qmax:  # the common case: one pass, nothing to clip
+        zero = torch.zeros((), dtype=torch.int64, device=q.device)
+        return q, zero, zero
+    below = (q < fmt.qmin).sum()
+    above = (q > fmt.qmax).sum()
+    if mode == "saturate":
+        q = q.clamp_(fmt.qmin, fmt.qmax)
+    elif mode == "wrap":
+        q = torch.remainder(q - fmt.qmin, 1 << fmt.bits) + fmt.qmin
+    else:
+        check_overflow(mode)
+    return q, below, above
+
+
+def shared_exponent(max_abs: float, fmt: NumberFormat) -> int:
+    """Smallest ``e`` with ``max_abs <= qmax * 2**e`` (0 for an all-zero tensor).
+
+    Picking the smallest such exponent gives the finest step that still represents the largest
+    magnitude, i.e. what Lava's weight optimisation does per process.
+    """
+    import math
+
+    if not max_abs > 0 or not math.isfinite(max_abs):
+        return 0
+    e = math.ceil(math.log2(max_abs / fmt.qmax))
+    while max_abs > math.ldexp(fmt.qmax, e):  # guard against log2 rounding
+        e += 1
+    while max_abs <= math.ldexp(fmt.qmax, e - 1):
+        e -= 1
+    return e
+
+
+class Quantized(NamedTuple):
+    """Integer codes (float64 or int64), their scale ``2**exponent``, and overflow counts."""
+
+    codes: torch.Tensor
+    exponent: int
+    n_below: torch.Tensor
+    n_above: torch.Tensor
+
+    def values(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        out = self.codes.to(torch.float64) * 2.0**self.exponent  # exact power-of-two scaling
+        return out if dtype == torch.float64 else out.to(dtype)
+
+
+def quantize_codes(
+    x: torch.Tensor,
+    fmt: NumberFormat,
+    rounding: str = "nearest",
+    overflow: str = "saturate",
+    generator: torch.Generator | None = None,
+) -> Quantized:
+    """Codes of ``x`` in ``fmt`` (float64, integer valued) with their exponent and overflow counts."""
+    check_rounding(rounding)
+    check_overflow(overflow)
+    if fmt.is_float:
+        raise ValueError("float32 has no integer codes")
+    xd = x.detach().to(torch.float64)
+    if fmt.kind == "shared_exp":
+        lo, hi = torch.aminmax(xd) if xd.numel() else (torch.zeros(()), torch.zeros(()))
+        max_abs = max(-float(lo), float(hi))
+        exponent = shared_exponent(max_abs, fmt)
+    else:
+        exponent = -fmt.frac_bits
+    y = xd * (2.0 ** -exponent)  # exact: a power-of-two scaling (and a fresh tensor we may overwrite)
+    q = round_scaled(y, rounding, generator, inplace=True)
+    q, below, above = apply_overflow(q, fmt, overflow)
+    return Quantized(q, exponent, below, above)
+
+
+def quantize(
+    x: torch.Tensor,
+    fmt: NumberFormat | str,
+    rounding: str = "nearest",
+    overflow: str = "saturate",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Round ``x`` to the nearest values (by ``rounding``) that ``fmt`` can represent.
+
+    Returns a tensor of ``x``'s floating dtype holding exactly representable values (exact in
+    float32 for formats of up to 24 bits; use float64 tensors for wider ones). ``float32`` returns
+    ``x`` cast to float32 precision. Stochastic rounding draws one uniform number per element from
+    ``generator`` (seed it for reproducible runs). NaN propagates; +-inf saturates (wrap gives NaN).
+    """
+    fmt = NumberFormat.parse(fmt)
+    check_rounding(rounding)
+    check_overflow(overflow)
+    out_dtype = x.dtype if x.is_floating_point() else torch.float32
+    if fmt.is_float:
+        return x.to(torch.float32).to(out_dtype)
+    return quantize_codes(x, fmt, rounding, overflow, generator).values(out_dtype)

@@ -1,0 +1,395 @@
+"""Accuracy-loss sweeps: train every (weight bits x update bits x rounding x seed) combination.
+
+Why resumable point files: a full sweep is dozens of training runs; each finished point is one
+JSON file in ``DIR/points/`` written atomically, an interrupted sweep skips them when restarted,
+and ``results.csv`` / ``results.json`` / ``accuracy_vs_bits.png`` are always rebuilt from the
+point files (so they can never disagree with them): the tables after every point, the figures
+at the end and when the sweep is interrupted.
+
+Formats a sweep derives from bit counts:
+- weights: ``mB`` (B-bit mantissa with a per-tensor shared exponent, Loihi-style) by default, or
+  fixed point ``sB.(B-I)`` with ``weight_format="fixed"`` and ``I`` integer bits (sign included);
+- updates: ``sU.(U-2)``, i.e. range [-2, 2): the normalised update lies in [-1, 1] and +1 must
+  not saturate.
+The swept rounding mode applies to the weight and update roles; every other role comes from the
+base policy (float32 unless given). Each seed has a float32 run (the baseline of its rows'
+``accuracy_drop``) and post-training-quantisation points: that float network with its plastic
+weights rounded to nearest in each weight format, evaluated with its float readout.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import RunConfig
+from ..errors import ConfigError, NeurohebbError
+from .formats import NumberFormat
+from .policy import PrecisionPolicy, RoleSpec
+from .rounding import check_rounding
+from .training import MODES
+
+WEIGHT_FORMATS = ("shared", "fixed")
+POINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Point:
+    """One training (or PTQ evaluation) of the sweep."""
+
+    kind: str  # "float" | "ptq" | "quantized"
+    seed: int
+    weight_bits: int | None = None
+    update_bits: int | None = None  # None: float update
+    rounding: str | None = None
+    policy: str = "float32"
+
+    @property
+    def key(self) -> str:
+        if self.kind == "float":
+            return f"float-s{self.seed}"
+        if self.kind == "ptq":
+            return f"ptq-w{self.weight_bits}-s{self.seed}"
+        ub = "f" if self.update_bits is None else self.update_bits
+        return f"q-w{self.weight_bits}-u{ub}-{self.rounding}-s{self.seed}"
+
+
+@dataclass
+class SweepPlan:
+    """What to sweep; `points()` lists every run in execution order."""
+
+    config: RunConfig
+    weight_bits: list[int] = field(default_factory=lambda: [16, 8, 6, 4, 3, 2])
+    update_bits: list[int | None] = field(default_factory=lambda: [16])
+    roundings: list[str] = field(default_factory=lambda: ["nearest", "stochastic"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    weight_format: str = "shared"
+    weight_int_bits: int = 1
+    base_policy: PrecisionPolicy = field(default_factory=PrecisionPolicy)
+    mode: str = "fake-quant"
+    ptq: bool = True
+
+    def __post_init__(self) -> None:
+        self.base_policy = PrecisionPolicy.parse(self.base_policy)
+        swept = [r for r in ("weight", "update") if not self.base_policy.spec(r).is_float]
+        if swept:
+            raise ConfigError(
+                f"the base policy sets {' and '.join(swept)}, which the sweep sets itself; "
+                "choose them with --weight-bits / --update-bits (and --weight-format) instead"
+            )
+        if self.weight_format not in WEIGHT_FORMATS:
+            raise ConfigError(f"weight format {self.weight_format!r} is unknown; choose one of: {', '.join(WEIGHT_FORMATS)}")
+        if self.mode not in MODES:
+            raise ConfigError(f"precision mode {self.mode!r} is unknown; choose one of: {', '.join(MODES)}")
+        floats = [r for r in ("input", "post", "lr") if self.base_policy.spec(r).is_float]
+        if self.mode == "integer" and (floats or None in self.update_bits):
+            missing = floats + (["update (--update-bits float)"] if None in self.update_bits else [])
+            raise ConfigError(
+                f"--mode integer needs every role quantised; {', '.join(missing)} would be float32 "
+                "(e.g. --policy input=s12.8,post=s16.15,lr=u16.16; signed, since batch-normalised inputs and "
+                "anti-Hebbian post activity are negative)"
+            )
+        for name in ("weight_bits", "roundings", "seeds", "update_bits"):
+            if not getattr(self, name):
+                raise ConfigError(f"the sweep needs at least one value for {name.replace('_', '-')}")
+        for r in self.roundings:
+            check_rounding(r)
+        for b in self.weight_bits:
+            self.weight_fmt(b)
+        for b in self.update_bits:
+            self.update_fmt(b)
+        for name in ("weight_bits", "update_bits", "roundings", "seeds"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name.replace('_', '-')} lists a value twice: {values}")
+
+    def weight_fmt(self, bits: int) -> NumberFormat:
+        if self.weight_format == "shared":
+            return NumberFormat.shared_exp(bits)
+        frac = bits - self.weight_int_bits
+        if frac < 0:
+            raise ConfigError(f"{bits}-bit weights cannot have {self.weight_int_bits} integer bits; lower --weight-int-bits")
+        return NumberFormat.fixed(bits, frac)
+
+    def update_fmt(self, bits: int | None) -> NumberFormat | None:
+        if bits is None:
+            return None
+        if not isinstance(bits, int) or bits < 2:
+            raise ConfigError(f"update bits must be an integer >= 2 (or 'float'), got {bits!r}")
+        return NumberFormat.fixed(bits, bits - 2)
+
+    def policy(self, weight_bits: int, update_bits: int | None, rounding: str) -> PrecisionPolicy:
+        p = self.base_policy.with_role("weight", RoleSpec(self.weight_fmt(weight_bits), rounding))
+        ufmt = self.update_fmt(update_bits)
+        return p.with_role("update", RoleSpec(ufmt, rounding) if ufmt else RoleSpec())
+
+    def points(self) -> list[Point]:
+        out: list[Point] = []
+        for seed in self.seeds:
+            out.append(Point("float", seed))
+            if self.ptq:
+                for wb in self.weight_bits:
+                    out.append(Point("ptq", seed, wb, None, "nearest", str(RoleSpec(self.weight_fmt(wb)))))
+            for wb in self.weight_bits:
+                for ub in self.update_bits:
+                    for r in self.roundings:
+                        out.append(Point("quantized", seed, wb, ub, r, str(self.policy(wb, ub, r))))
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        """What must not change when a sweep directory is resumed (lists may grow)."""
+        config = self.config.to_dict()
+        for key in ("seed", "device"):  # per point / where it runs: free to change on resume
+            config.pop(key, None)
+        for key in ("data_dir", "download"):
+            config["data"].pop(key, None)
+        return {"config": config, "weight_format": self.weight_format, "weight_int_bits": self.weight_int_bits,
+                "base_policy": str(self.base_policy), "mode": self.mode}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _seeded(config: RunConfig, seed: int) -> RunConfig:
+    return dataclasses.replace(config, seed=seed)
+
+
+def _check_manifest(out: Path, plan: SweepPlan) -> None:
+    from ..rundir import write_json_atomic
+
+    path = out / "sweep.json"
+    manifest = plan.manifest()
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise NeurohebbError(f"{path} is unreadable; remove it or choose another --out") from None
+        if old != json.loads(json.dumps(manifest)):
+            diff = sorted(k for k in manifest if json.dumps(old.get(k), sort_keys=True) != json.dumps(manifest[k], sort_keys=True))
+            raise NeurohebbError(
+                f"{out} holds a sweep with a different {', '.join(diff) or 'setup'}; resume it with the same "
+                "preset/config/--weight-format/--policy/--mode, or choose another --out"
+            )
+    else:
+        write_json_atomic(path, manifest)
+
+
+def load_points(out: Path) -> dict[str, dict[str, Any]]:
+    """Finished points of a sweep directory, by key (unreadable files are ignored: rerun them)."""
+    points = {}
+    for path in sorted((out / "points").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("version") == POINT_VERSION and "key" in data:
+            points[data["key"]] = data
+    return points
+
+
+def _point_record(point: Point, metrics: dict[str, Any], mode: str) -> dict[str, Any]:
+    return {"version": POINT_VERSION, "key": point.key, **dataclasses.asdict(point), "mode": mode,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics}
+
+
+def run_sweep(
+    plan: SweepPlan,
+    out_dir: str | Path,
+    *,
+    dataset=None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every unfinished point of `plan` into `out_dir`; returns the rebuilt results."""
+    from ..engine import evaluate, load_data_for
+    from ..network import load_checkpoint, save_checkpoint
+    from ..rundir import write_json_atomic
+    from .training import dataset_tensors, post_training_quantize, train_with_policy
+
+    out = Path(out_dir)
+    try:
+        (out / "points").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeurohebbError(f"cannot create sweep directory {out}: {exc.strerror}; choose a writable --out") from None
+    _check_manifest(out, plan)
+    done = load_points(out)
+    todo = [p for p in plan.points() if p.key not in done]
+    for p in plan.points():
+        if p.key in done and (done[p.key].get("policy") != p.policy):
+            raise NeurohebbError(f"{out}/points/{p.key}.json was made with policy {done[p.key].get('policy')!r}, not {p.policy!r}; choose another --out")
+    log(f"sweep: {len(plan.points()) - len(todo)} of {len(plan.points())} points already done in {out}")
+    if not todo:
+        return rebuild_results(plan, out)
+    dataset = dataset if dataset is not None else load_data_for(plan.config)
+    _, _, x_test, y_test = dataset_tensors(dataset)
+    float_nets: dict[int, Any] = {}
+    try:
+        for n, point in enumerate(todo, 1):
+            config = _seeded(plan.config, point.seed)
+            t0 = time.perf_counter()
+            if point.kind == "float":
+                net, metrics = train_with_policy(config, None, dataset=dataset, progress=progress)
+                save_checkpoint(net, out / "points" / f"{point.key}.pt")
+                float_nets[point.seed] = net
+                mode = "float32"
+            elif point.kind == "ptq":
+                net = float_nets.get(point.seed)
+                if net is None:
+                    ckpt = out / "points" / f"float-s{point.seed}.pt"
+                    if ckpt.is_file():
+                        net = load_checkpoint(ckpt)
+                    else:  # the checkpoint was removed: retrain (deterministic per seed)
+                        net, _ = train_with_policy(config, None, dataset=dataset, progress=progress)
+                    float_nets[point.seed] = net
+                qnet, diagnostics = post_training_quantize(net, point.policy)
+                from ..engine import resolve_device
+
+                qnet = qnet.to(resolve_device(config.device))
+                metrics = {"test_accuracy": round(evaluate(qnet, x_test, y_test), 4), "diagnostics": diagnostics,
+                           "seed": point.seed, "n_test": int(x_test.shape[0])}
+                mode = "ptq"
+            else:
+                _, metrics = train_with_policy(config, point.policy, mode=plan.mode, dataset=dataset, progress=progress)
+                mode = plan.mode
+            metrics["point_seconds"] = round(time.perf_counter() - t0, 3)
+            write_json_atomic(out / "points" / f"{point.key}.json", _point_record(point, metrics, mode))
+            log(f"sweep: [{n}/{len(todo)}] {point.key}: {metrics['test_accuracy']:.2f} % ({metrics['point_seconds']:.0f} s)")
+            if n < len(todo):
+                rebuild_results(plan, out, figures=False)  # tables stay current during long sweeps
+    finally:
+        results = rebuild_results(plan, out)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def _layer_columns(diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    for d in diagnostics or []:
+        i = d.get("layer", 0)
+        for key in ("stalled_fraction", "stalled_mass_fraction", "update_transfer"):
+            if key in d:
+                cols[f"{key}_l{i}"] = round(d[key], 6)
+        for role in ("weight", "update"):
+            sat = d.get("saturation", {}).get(role)
+            if sat:
+                cols[f"{role}_saturation_l{i}"] = round(sat["fraction"], 8)
+        hist = d.get("weight_histogram", {})
+        if "distinct_codes" in hist:
+            cols[f"distinct_weight_codes_l{i}"] = hist["distinct_codes"]
+        if "weight_norm_gap" in d:
+            cols[f"weight_norm_gap_l{i}"] = round(d["weight_norm_gap"], 6)
+    return cols
+
+
+def build_rows(plan: SweepPlan, done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per finished point of `plan`, with the drop versus the float run of its seed."""
+    float_acc = {p.seed: done[p.key]["test_accuracy"] for p in plan.points() if p.kind == "float" and p.key in done}
+    rows = []
+    for p in plan.points():
+        rec = done.get(p.key)
+        if rec is None:
+            continue
+        base = float_acc.get(p.seed)
+        wfmt = "float32" if p.weight_bits is None else str(plan.weight_fmt(p.weight_bits))
+        ufmt = "float32" if p.update_bits is None else str(plan.update_fmt(p.update_bits))
+        rows.append({
+            "kind": p.kind, "seed": p.seed, "weight_bits": p.weight_bits,
+            "update_bits": p.update_bits, "rounding": p.rounding,
+            "weight_format": wfmt, "update_format": ufmt if p.kind == "quantized" else "",
+            "policy": p.policy, "mode": rec.get("mode"),
+            "test_accuracy": rec["test_accuracy"],
+            "float_accuracy": base,
+            "accuracy_drop": None if base is None else round(base - rec["test_accuracy"], 4),
+            "seconds": rec.get("point_seconds"),
+            "n_train": rec.get("n_train"), "n_test": rec.get("n_test"),
+            "diagnostics": rec.get("diagnostics", []),
+        })
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds per (kind, weight bits, update bits, rounding)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"], r["weight_bits"], r["update_bits"], r["rounding"]), []).append(r)
+    out = []
+    for (kind, wb, ub, rounding), rs in groups.items():
+        acc = [r["test_accuracy"] for r in rs]
+        drops = [r["accuracy_drop"] for r in rs if r["accuracy_drop"] is not None]
+        out.append({"kind": kind, "weight_bits": wb, "update_bits": ub, "rounding": rounding,
+                    "weight_format": rs[0]["weight_format"], "seeds": len(rs),
+                    "accuracy_mean": round(_mean(acc), 4), "accuracy_std": round(_std(acc), 4),
+                    "drop_mean": round(_mean(drops), 4) if drops else None,
+                    "drop_std": round(_std(drops), 4) if drops else None})
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _std(xs: list[float]) -> float:
+    """Sample standard deviation (0 for a single seed)."""
+    if len(xs) < 2:
+        return 0.0
+    m = _mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+CSV_FIELDS = ["kind", "weight_bits", "update_bits", "rounding", "seed", "weight_format", "update_format",
+              "test_accuracy", "float_accuracy", "accuracy_drop", "mode", "policy", "seconds", "n_train", "n_test"]
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    flat = [{**{k: r.get(k) for k in CSV_FIELDS}, **_layer_columns(r["diagnostics"])} for r in rows]
+    extra = sorted({k for f in flat for k in f} - set(CSV_FIELDS))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS + extra, lineterminator="\n")
+    writer.writeheader()
+    for f in flat:
+        writer.writerow({k: ("" if v is None else v) for k, v in f.items()})
+    return buf.getvalue()
+
+
+def rebuild_results(plan: SweepPlan, out: str | Path, figures: bool = True) -> dict[str, Any]:
+    """Write results.json, results.csv (and the figures) from the point files; return the JSON."""
+    from ..rundir import write_json_atomic, write_text_atomic
+
+    out = Path(out)
+    rows = build_rows(plan, load_points(out))
+    summary = summarize(rows)
+    results = {"preset": plan.config.preset, "dataset": plan.config.data.dataset, **plan.manifest(),
+               "weight_bits": plan.weight_bits, "update_bits": plan.update_bits, "roundings": plan.roundings,
+               "seeds": plan.seeds, "points_total": len(plan.points()), "points_done": len(rows),
+               "summary": summary, "rows": rows}
+    write_json_atomic(out / "results.json", results)
+    write_text_atomic(out / "results.csv", rows_to_csv(rows))
+    if rows and figures:
+        from .plots import plot_accuracy_vs_bits, plot_diagnostics_vs_bits
+
+        title = f"{plan.config.preset}: {rows[0].get('n_train') or '?'} training images, {plan.mode}"
+        plot_accuracy_vs_bits(summary, out / "accuracy_vs_bits.png", title)
+        plot_diagnostics_vs_bits(rows, out / "diagnostics_vs_bits.png", title)
+    return results
+
+
+def format_summary(results: dict[str, Any]) -> str:
+    """A plain-text table of the summary (what the CLI prints)."""
+    lines = [f"{'kind':<10} {'weights':>8} {'update':>7} {'rounding':<10} {'seeds':>5} {'accuracy %':>16} {'drop vs float':>16}"]
+    for s in results["summary"]:
+        wb = "-" if s["weight_bits"] is None else s["weight_format"]
+        ub = "-" if s["kind"] != "quantized" else ("float" if s["update_bits"] is None else str(s["update_bits"]))
+        drop = "" if s["drop_mean"] is None else f"{s['drop_mean']:.2f} +- {s['drop_std']:.2f}"
+        lines.append(f"{s['kind']:<10} {wb:>8} {ub:>7} {s['rounding'] or '-':<10} {s['seeds']:>5} "
+                     f"{s['accuracy_mean']:>8.2f} +- {s['accuracy_std']:<5.2f} {drop:>16}")
+    return "\n".join(lines)

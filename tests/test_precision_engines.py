@@ -1,0 +1,195 @@
+"""The quantised learning engines: fake-quant and integer agree bit for bit, and the datapath
+behaves as the closed-form cases say (stalls, saturation, the float limit)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neurohebb.config import LayerConfig, resolve_config
+from neurohebb.errors import ConfigError, NeurohebbError
+from neurohebb.layers import SoftWTAConv2d, SoftWTALinear
+from neurohebb.network import HebbNetwork
+from neurohebb.precision import NumberFormat, quantize
+from neurohebb.precision.fakequant import FakeQuantEngine
+from neurohebb.precision.integer import IntegerEngine
+from neurohebb.precision.quantizer import PolicyQuantizer
+from neurohebb.precision.training import post_training_quantize
+
+FULL = "input=u9.8:{r},post=s16.15:{r},update=s16.14:{r},lr=u16.16:{r},weight={w}:{r},norm={n}"
+
+
+def _linear(radius: float = 5.0, lr: float = 0.045, **kw) -> SoftWTALinear:
+    cfg = LayerConfig(kind="linear", out_channels=12, rule="softhebb", t_invert=12.0, lr=lr,
+                      init_radius=radius, batchnorm=False, **kw)
+    return SoftWTALinear(20, cfg, torch.Generator().manual_seed(0))
+
+
+def _conv() -> SoftWTAConv2d:
+    cfg = LayerConfig(kind="conv", out_channels=6, kernel_size=3, padding=1, rule="softhebb-anti", t_invert=1.0, lr=0.08)
+    return SoftWTAConv2d(2, cfg, torch.Generator().manual_seed(0))
+
+
+def _run(engine_cls, policy, make, data, seed=3):
+    layer = make()
+    engine = engine_cls(policy, seed=seed)
+    engine.attach_layer(layer)
+    us = [engine.step(layer, data[s:s + 5]) for s in range(0, len(data), 5)]
+    return engine, layer, us
+
+
+CASES = [  # every rounding mode on both layer kinds, with fixed and shared-exponent weights and both norms
+    (kind, rounding, weight, norm)
+    for kind in ("linear", "conv")
+    for rounding, (weight, norm) in zip(
+        ("nearest", "stochastic", "truncate", "floor"),
+        ([("s8.5", "max"), ("m8", "pow2"), ("s16.12", "max"), ("m6", "pow2")] if kind == "linear"
+         else [("m8", "max"), ("s16.12", "pow2"), ("m6", "max"), ("s8.5", "pow2")]),
+    )
+] + [("linear", "stochastic", "s16.12", "max"), ("conv", "stochastic", "m6", "pow2"), ("conv", "nearest", "s8.5", "pow2")]
+
+
+@pytest.mark.parametrize("kind, rounding, weight, norm", CASES)
+def test_fake_quant_and_integer_engines_agree_exactly(kind, rounding, weight, norm):
+    policy = FULL.format(r=rounding, w=weight, n=norm)
+    g = torch.Generator().manual_seed(1)
+    if kind == "linear":
+        make, data = _linear, torch.rand(30, 20, generator=g)
+    else:
+        make, data = _conv, torch.randn(15, 2, 6, 6, generator=g)
+    fe, fl, fu = _run(FakeQuantEngine, policy, make, data)
+    ie, il, iu = _run(IntegerEngine, policy, make, data)
+    assert all(torch.equal(a, b) for a, b in zip(fu, iu))
+    wf, wi = fe.weight_values(fl), ie.weight_values(il)
+    assert torch.equal(wf, wi)
+    if weight != "m6":  # (6-bit weights with a step of 1 may legitimately stall completely)
+        assert not torch.equal(wf, quantize(make().weight.double(), weight))  # learning happened
+    df, di = fe.diagnostics(), ie.diagnostics()
+    for a, b in zip(df, di):
+        assert a["saturation"] == b["saturation"]
+        assert (a["proposed_updates"], a["stalled_updates"]) == (b["proposed_updates"], b["stalled_updates"])
+        for key in ("stalled_mass_fraction", "update_transfer"):  # float sums: order may differ
+            assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-15)
+        assert a["weight_histogram"] == b["weight_histogram"]
+    assert torch.equal(fl.weight, il.weight)  # the layers' own buffers hold the same values
+
+
+def test_engines_agree_on_a_multilayer_network_through_the_hebbian_phase():
+    from neurohebb.engine import hebbian_phase
+
+    config = resolve_config("digits", overrides=["layers.0.out_channels=6", "layers.1.out_channels=10", "device=\"cpu\""])
+    x = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    policy = FULL.format(r="stochastic", w="m8", n="max")
+    weights = []
+    for cls in (FakeQuantEngine, IntegerEngine):
+        net = HebbNetwork(config, generator=torch.Generator().manual_seed(0))
+        engine = cls(policy, seed=11)
+        with engine.installed(net):
+            hebbian_phase(net, x, config, torch.device("cpu"), torch.Generator().manual_seed(5), progress=False)
+        assert all(type(b.layer).__name__ == "SoftWTAConv2d" for b in net.blocks)  # wrapper removed
+        weights.append([b.layer.weight.clone() for b in net.blocks])
+    for a, b in zip(*weights):
+        assert torch.equal(a, b)
+
+
+def test_float_policy_reproduces_the_core_float_rule():
+    """With every role float the datapath is the engine's SoftHebb step (float64 vs float32)."""
+    g = torch.Generator().manual_seed(2)
+    data = torch.rand(30, 20, generator=g)
+    fe, fl, _ = _run(FakeQuantEngine, "float32", _linear, data)
+    core = _linear()
+    for s in range(0, 30, 5):
+        core.learn(data[s:s + 5])
+    assert torch.allclose(fe.weight_values(fl).float(), core.weight, atol=1e-5, rtol=1e-5)
+    conv_data = torch.randn(10, 2, 6, 6, generator=g)
+    fe, fl, _ = _run(FakeQuantEngine, "float32", _conv, conv_data)
+    core = _conv()
+    for s in range(0, 10, 5):
+        core.learn(conv_data[s:s + 5])
+    assert torch.allclose(fe.weight_values(fl).float(), core.weight, atol=1e-4, rtol=1e-5)
+
+
+def test_updates_below_half_a_weight_step_stall_under_nearest_but_not_stochastic():
+    """Constant lr 0.05 and a normalised update of at most 1 move a weight by <= 0.05, below half
+    the 0.25 step of s4.2: round-to-nearest freezes learning, stochastic rounding does not."""
+    data = torch.rand(200, 20, generator=torch.Generator().manual_seed(3))
+
+    def make():  # t_invert 1: a soft competition, so many synapses get sizeable updates
+        cfg = LayerConfig(kind="linear", out_channels=12, rule="softhebb", t_invert=1.0, lr=0.05,
+                          lr_schedule="constant", init_radius=1.0, batchnorm=False)
+        return SoftWTALinear(20, cfg, torch.Generator().manual_seed(0))
+
+    fe, fl, _ = _run(FakeQuantEngine, "weight=s4.2:nearest", make, data)
+    assert torch.equal(fe.weight_values(fl), quantize(make().weight.double(), "s4.2"))
+    d = fe.diagnostics()[0]
+    assert d["stalled_fraction"] == 1.0 and d["proposed_updates"] > 0
+    assert d["stalled_mass_fraction"] == 1.0 and d["update_transfer"] == 0.0
+    fe, fl, _ = _run(FakeQuantEngine, "weight=s4.2:stochastic", make, data)
+    d = fe.diagnostics()[0]
+    assert 0.5 < d["stalled_fraction"] < 1.0  # a weight moves with probability |change| / 0.25
+    # unbiased: the stored |change| (one 0.25 step per move) matches the intended one; the number
+    # of moves is a sum of Bernoulli draws, so the ratio's relative spread is <= 1/sqrt(moves)
+    moves = d["proposed_updates"] - d["stalled_updates"]
+    assert moves > 100
+    assert abs(d["update_transfer"] - 1.0) < 5 / moves**0.5
+
+
+def test_saturation_is_counted_at_both_ends():
+    layer = _linear(radius=20.0)  # weights ~ N(0, 4.5^2): far outside s4.3's [-1, 0.875]
+    w0 = layer.weight.clone()
+    engine = FakeQuantEngine("weight=s4.3")
+    engine.attach_layer(layer)
+    d = engine.diagnostics()[0]["saturation"]["weight"]
+    assert d["below"] == int((w0 < -1.0 - 1 / 16).sum()) and d["above"] == int((w0 > 0.875 + 1 / 16).sum())
+    assert d["below"] > 0 and d["above"] > 0
+
+
+def test_integer_engine_needs_every_role_quantised():
+    with pytest.raises(ConfigError, match="integer engine needs every role quantised; input, post, lr are float32"):
+        IntegerEngine("weight=s8.7,update=s16.14")
+
+
+def test_integer_engine_reports_datapath_overflow():
+    policy = "input=u32.31,post=s32.31,update=s32.30,lr=u32.32,weight=s32.30"
+    layer = _linear()
+    engine = IntegerEngine(policy)
+    engine.attach_layer(layer)
+    with pytest.raises(NeurohebbError, match="integer datapath overflow in u = W x"):
+        engine.step(layer, torch.rand(5, 20))
+
+
+def test_learned_bias_is_refused_with_a_fix():
+    with pytest.raises(ConfigError, match="bias = false"):
+        FakeQuantEngine("weight=s8.7").attach_layer(_linear(bias=True))
+
+
+def test_policy_quantizer_hooks_the_core_layer():
+    data = torch.rand(20, 20, generator=torch.Generator().manual_seed(4))
+    plain, hooked = _linear(), _linear()
+    q = PolicyQuantizer("float32")
+    for s in range(0, 20, 5):
+        plain.learn(data[s:s + 5])
+        hooked.learn(data[s:s + 5], q)
+    # a float policy is transparent (float32 BLAS may differ in the last bit between two buffers)
+    assert torch.allclose(plain.weight, hooked.weight, rtol=0, atol=1e-6)
+    assert q.diagnostics()[0]["saturation"] == {}
+
+    layer = _linear(radius=1.0, lr=0.01, lr_schedule="constant")
+    q = PolicyQuantizer("weight=s4.2,update=s16.14:stochastic", seed=1)
+    for s in range(0, 20, 5):
+        layer.learn(data[s:s + 5], q)
+    codes = layer.weight.double() * 4
+    assert torch.equal(codes, codes.round())  # on the s4.2 grid
+    (d,) = q.diagnostics()
+    assert d["steps"] == 4 and d["stalled_fraction"] == 1.0 and d["weight_shape"] == [12, 20]
+    assert d["saturation"]["update"]["elements"] == 4 * 12 * 20
+
+
+def test_post_training_quantisation_rounds_a_copy():
+    config = resolve_config("digits", overrides=["layers.0.out_channels=4", "layers.1.out_channels=6"])
+    net = HebbNetwork(config, generator=torch.Generator().manual_seed(0))
+    before = [b.layer.weight.clone() for b in net.blocks]
+    qnet, diagnostics = post_training_quantize(net, "m4")
+    for b, w0, qb in zip(net.blocks, before, qnet.blocks):
+        assert torch.equal(b.layer.weight, w0)
+        assert torch.equal(qb.layer.weight, quantize(w0, NumberFormat.parse("m4")))
+    assert diagnostics[0]["weight_histogram"]["distinct_codes"] <= 15

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spikes-target", type=float, nargs="+", default=[1.0, 2.0, 4.0])
     p.add_argument("--inhibition", type=float, nargs="+", default=[0.5, 1.0])
     p.add_argument("--coding", nargs="+", default=["rate"])
+    p.add_argument("--wta", nargs="+", default=["spiking"], choices=("spiking", "currents"))
     p.add_argument("--tag", default="fixed_pt")
     args = p.parse_args(argv)
 
@@ -43,15 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     x, y = ds.x_train[args.calibration:], ds.y_train[args.calibration:]
     model = model_predictions(net, x)
     print(f"model accuracy on these {len(x)} training images: {100 * (model == y).mean():.2f} %")
-    print(f"{'coding':>7} {'steps':>5} {'target':>6} {'inhib':>5} | {'agree %':>7} {'acc %':>6} {'silent':>6} "
+    print(f"{'wta':>8} {'coding':>7} {'steps':>5} {'target':>6} {'inhib':>5} | {'agree %':>7} {'acc %':>6} {'silent':>6} "
           f"{'WTA spk':>7} {'in spk':>7} {'sec':>5}")
-    for coding, steps, target, inhibition in itertools.product(args.coding, args.steps, args.spikes_target, args.inhibition):
-        circuit = WTACircuit(steps=steps, coding=coding, spikes_target=target, inhibition=inhibition)
+    for wta, coding, steps, target, inhibition in itertools.product(args.wta, args.coding, args.steps,
+                                                                     args.spikes_target, args.inhibition):
+        if wta == "currents" and (target, inhibition) != (args.spikes_target[0], args.inhibition[0]):
+            continue  # the integrators have no threshold or inhibition to vary
+        circuit = WTACircuit(steps=steps, coding=coding, spikes_target=target, inhibition=inhibition, wta=wta)
         lnet = map_network(net, calib, circuit)
         t0 = time.perf_counter()
         run = emulate(lnet, x, args.tag)
         pred = run.predictions
-        print(f"{coding:>7} {steps:>5} {target:>6g} {inhibition:>5g} | {100 * (pred == model).mean():7.2f} "
+        print(f"{wta:>8} {coding:>7} {steps:>5} {target:>6g} {inhibition:>5g} | {100 * (pred == model).mean():7.2f} "
               f"{100 * (pred == y).mean():6.2f} {int(run.silent.sum()):>6} {run.counts.sum(1).mean():7.2f} "
               f"{run.input_spikes.mean():7.1f} {time.perf_counter() - t0:5.1f}", flush=True)
     return 0

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     lava.add_argument("--samples", type=int, default=100, metavar="N", help="test samples to run (default 100)")
     lava.add_argument("--tag", choices=("fixed_pt", "floating_pt"), default="fixed_pt",
                       help="Lava process models: bit-accurate fixed point (default) or floating point")
+    lava.add_argument("--wta", choices=("spiking", "currents"), default="spiking",
+                      help="spiking: the WTA circuit runs on chip (default); currents: the chip integrates each "
+                           "neuron's input current, softmax and readout run on the host")
     lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
                       help="winner spikes per sample the threshold is set for (default 4)")
     lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",
@@ -80,7 +83,7 @@ def run_inference(args: argparse.Namespace) -> int:
         args.run_dir, samples=args.samples, steps=args.steps, tag=args.tag, out_dir=out, coding=args.coding,
         spikes_target=args.spikes_target, inhibition=args.inhibition, num_weight_bits=args.weight_bits,
         data_dir=args.data_dir, seed=args.seed, calibration=args.calibration, progress=not args.no_progress,
-        check_emulation=not args.no_emulation_check,
+        check_emulation=not args.no_emulation_check, wta=args.wta,
     )
     keys = ("test_accuracy", "model_accuracy", "agreement", "silent_samples", "spikes_per_sample",
             "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement")

@@ -28,7 +28,7 @@ class CircuitProcesses:
     synapses: Any  # the feed-forward Dense (or LearningDense)
     wta: Any
     counter: Any  # WTA spikes per sample window (+ one window's raster)
-    inter_counter: Any  # interneuron spikes per window
+    inter_counter: Any | None  # interneuron spikes per window (None in currents mode)
     reader: Any | None  # readout potentials at the end of each sample
     junk_reads: int  # reads the Read process makes before sample 0 ends
     pre_sink: Any | None = None  # spikes entering the synapses, per step (learning runs)
@@ -75,6 +75,8 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         relay_syn.a_out.connect(relay.a_in)
         source = relay.s_out
 
+    if c.wta == "currents":
+        return _build_currents(L, spike_io, net, gen, source, n, fixed)
     if learning_rule is not None:
         syn = L.LearningDense(**net.ff.dense_kwargs(), learning_rule=learning_rule, name="plastic_synapses")
     elif fixed:
@@ -127,3 +129,20 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         source.connect(pre_sink.a_in)
         wta.s_out.connect(post_sink.a_in)
     return CircuitProcesses(gen, syn, wta, counter, inter_counter, reader, junk, pre_sink, post_sink)
+
+
+def _build_currents(L, spike_io, net: LavaNetwork, gen, source, n: int, fixed: bool) -> CircuitProcesses:
+    """Integrator neurons (never reaching their threshold) read at the end of each sample's input."""
+    c = net.circuit
+    k, window, lead = net.num_neurons, c.window, c.lead
+    syn = L.Dense(**net.ff.dense_kwargs(), name="synapses") if fixed else L.Dense(weights=net.ff_float, name="synapses")
+    neurons = L.LIFReset(shape=(k,), du=4095 if fixed else 1.0, dv=0, vth=net.vth, reset_interval=window,
+                         reset_offset=(1 + lead) % window, name="integrators")
+    source.connect(syn.s_in)
+    syn.a_out.connect(neurons.a_in)
+    counter = spike_io.WindowSpikeCounter(shape=(k,), window=window, num_windows=n, offset=1 + lead)
+    neurons.s_out.connect(counter.s_in)  # stays at zero unless a potential overflows the threshold
+    junk = 1 if lead + c.steps >= window else 0
+    reader = L.Read(buffer=n + junk, interval=window, offset=(lead + c.steps) % window)
+    reader.connect_var(neurons.v)
+    return CircuitProcesses(gen, syn, neurons, counter, None, reader, junk)

@@ -50,7 +50,7 @@ def run_lava(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample
     n = len(images)
     if n < 1:
         raise ConfigError("no samples to deploy; pass --samples N with N >= 1")
-    if net.readout is None:
+    if net.readout is None and net.host_readout is None:
         raise ConfigError("this circuit has no readout to deploy; map it with readout weights")
     L = require_lava()
     c = net.circuit
@@ -78,8 +78,11 @@ def run_lava(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample
                 bar.refresh()
         t_end = time.perf_counter()
         counts = np.asarray(procs.counter.counts.get()).astype(np.int64)
-        inter = np.asarray(procs.inter_counter.counts.get()).astype(np.int64)[:, 0]
+        inter = (np.asarray(procs.inter_counter.counts.get()).astype(np.int64)[:, 0]
+                 if procs.inter_counter is not None else np.zeros(n, dtype=np.int64))
         readout_v = np.asarray(procs.reader.data.get())[:, procs.junk_reads:procs.junk_reads + n].T.copy()
+        if tag == "fixed_pt":  # Lava hands Var values back as floats; fixed-point ones are integers
+            readout_v = np.rint(readout_v).astype(np.int64)
         raster = np.asarray(procs.counter.raster.get()).astype(np.int32)
     finally:
         if bar is not None:
@@ -88,8 +91,13 @@ def run_lava(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample
     steady_samples = (steps_total - first_steps) // c.window
     spikes = encode(images, c.steps, c.coding, c.seed, sample_offset)  # what the generator sent
     relay = wta_input(spikes, c.coding).reshape(n, -1).sum(axis=1) if c.coding == "ttfs" else np.zeros(n, dtype=np.int64)
-    result = CircuitRun(counts, readout_v, spikes.reshape(n, -1).sum(axis=1), inter, relay,
-                        raster if 0 <= raster_sample < n else None)
+    fixed = tag == "fixed_pt"
+    if c.wta == "currents":
+        result = CircuitRun(counts, readout_v, spikes.reshape(n, -1).sum(axis=1), inter, relay, None, "currents",
+                            net.host_predictions(readout_v, fixed), fixed)
+    else:
+        result = CircuitRun(counts, readout_v, spikes.reshape(n, -1).sum(axis=1), inter, relay,
+                            raster if 0 <= raster_sample < n else None, fixed=fixed)
     return result, LavaTiming(build, t_end - t1, steps_total, t_end - t_first, steady_samples)
 
 
@@ -130,7 +138,7 @@ def _run_metric(run_dir, key: str):
 def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: str = "fixed_pt", out_dir: str | Path | None = None,
                coding: str = "rate", spikes_target: float = 4.0, inhibition: float = 1.0, num_weight_bits: int = 8,
                data_dir: str | None = None, seed: int = 0, calibration: int = DEFAULT_CALIBRATION,
-               progress: bool = True, check_emulation: bool = True, dataset=None) -> dict:
+               progress: bool = True, check_emulation: bool = True, dataset=None, wta: str = "spiking") -> dict:
     """Deploy a run directory's network to Lava, run ``samples`` test images, write metrics + raster.
 
     Returns the metrics dict (also written to ``out_dir/metrics.json`` when ``out_dir`` is given).
@@ -145,7 +153,8 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
     require_lava()  # fail fast, before loading data
     config, net = load_run(run_dir)
     check_supported(net)
-    wta_circuit = WTACircuit(steps=steps, coding=coding, spikes_target=spikes_target, inhibition=inhibition, seed=seed)
+    wta_circuit = WTACircuit(steps=steps, coding=coding, spikes_target=spikes_target, inhibition=inhibition, seed=seed,
+                             wta=wta)
     if dataset is None:
         from ...data import load_dataset
 
@@ -163,6 +172,7 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         "backend": "lava",
         "lava_version": require_lava().version,
         "tag": tag,
+        "wta": wta,
         "run_dir": str(run_dir),
         "dataset": dataset.name,
         "samples": int(samples),
@@ -194,6 +204,7 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         twin = emulate(lnet, x_test, tag)
         metrics["emulation_prediction_agreement"] = round(float((twin.predictions == pred).mean()), 6)
         metrics["emulation_counts_identical"] = bool(np.array_equal(twin.counts, run.counts))
+        metrics["emulation_potentials_identical"] = bool(np.array_equal(twin.readout_v, run.readout_v))
     if out_dir is not None:
         from ...rundir import write_json_atomic
         from .plots import plot_raster

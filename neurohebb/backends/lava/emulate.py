@@ -27,24 +27,34 @@ DECAY_SHIFT = 12
 
 @dataclass
 class CircuitRun:
-    """Per-sample results of running the circuit (Lava or the emulation)."""
+    """Per-sample results of running the circuit (Lava or the emulation).
 
-    counts: np.ndarray  # [N, K] WTA spikes per sample
-    readout_v: np.ndarray  # [N, C] readout potentials at the end of each sample
+    Spiking mode: ``readout_v`` holds the readout potentials, predictions are their argmax (-1
+    when no WTA neuron fired: no evidence). Currents mode: ``readout_v`` holds the K integrated
+    potentials and predictions come from the host's softmax and readout.
+    """
+
+    counts: np.ndarray  # [N, K] WTA spikes per sample (zeros in currents mode)
+    readout_v: np.ndarray  # [N, C] readout potentials, or [N, K] integrated currents
     input_spikes: np.ndarray  # [N] spikes sent by the generator
     interneuron_spikes: np.ndarray  # [N]
     relay_spikes: np.ndarray  # [N] (TTFS relay stage; 0 for other codes)
     raster: np.ndarray | None = None  # [window, K] WTA spikes of the raster sample
+    mode: str = "spiking"
+    host_predictions: np.ndarray | None = None  # currents mode
+    fixed: bool = True  # fixed-point potentials (Loihi's 6-bit alignment) or floating point
 
     @property
     def silent(self) -> np.ndarray:
+        if self.mode == "currents":
+            return np.zeros(len(self.counts), dtype=bool)
         return self.counts.sum(axis=1) == 0
 
     @property
     def predictions(self) -> np.ndarray:
-        """argmax of the readout potentials; -1 when no WTA neuron fired (no evidence)."""
-        pred = self.readout_v.argmax(axis=1)
-        return np.where(self.silent, -1, pred)
+        if self.mode == "currents":
+            return self.host_predictions
+        return np.where(self.silent, -1, self.readout_v.argmax(axis=1))
 
 
 def wta_input(spikes: np.ndarray, coding: str) -> np.ndarray:
@@ -84,9 +94,11 @@ def emulate(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_
     """Run every image through the circuit; ``sample_offset`` seeds the Poisson code as in Lava."""
     if tag not in ("fixed_pt", "floating_pt"):
         raise ConfigError(f"tag {tag!r} is unknown; choose fixed_pt or floating_pt")
+    c = net.circuit
+    if c.wta == "currents":
+        return _emulate_currents(net, images, tag, sample_offset, batch)
     if net.readout is None:
         raise ConfigError("this circuit has no readout to emulate; map it with readout weights")
-    c = net.circuit
     fixed = tag == "fixed_pt"
     ftype = np.float32 if fixed else np.float64  # float32 sums of integers are exact below 2**24
     if fixed:
@@ -137,4 +149,35 @@ def emulate(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_
         if rast is not None:
             raster = rast
     cat = {key: np.concatenate(val) for key, val in out.items()}
-    return CircuitRun(cat["counts"], cat["readout_v"], cat["input"], cat["inter"], cat["relay"], raster)
+    return CircuitRun(cat["counts"], cat["readout_v"], cat["input"], cat["inter"], cat["relay"], raster, fixed=fixed)
+
+
+def _emulate_currents(net: LavaNetwork, images: np.ndarray, tag: str, sample_offset: int, batch: int) -> CircuitRun:
+    """Integrator neurons (no threshold crossing): their potential after the input, per sample."""
+    c = net.circuit
+    fixed = tag == "fixed_pt"
+    ftype = np.float32 if fixed else np.float64
+    w_ff = net.ff.weights.astype(ftype).T if fixed else net.ff_float.T
+    images = np.asarray(images)
+    potentials, inputs, relay = [], [], []
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        spikes = encode(chunk, c.steps, c.coding, c.seed, sample_offset + start)
+        drive_in = wta_input(spikes, c.coding)
+        b, k = len(chunk), net.num_neurons
+        u = np.zeros((b, k), np.int64 if fixed else np.float64)
+        v = np.zeros_like(u)
+        for q in range(c.steps):
+            drive = drive_in[:, q].astype(ftype) @ w_ff
+            if fixed:
+                u, v, _ = _lif_fixed(u, v, _shift(drive.astype(np.int64), net.ff.weight_exp), 4095, 0, int(net.vth))
+            else:
+                u, v, _ = _lif_float(u, v, drive, 1.0, 0.0, float(net.vth))
+        potentials.append(v)
+        inputs.append(spikes.reshape(b, -1).sum(axis=1))
+        relay.append(drive_in.reshape(b, -1).sum(axis=1) if c.coding == "ttfs" else np.zeros(b, dtype=np.int64))
+    v = np.concatenate(potentials)
+    n = len(v)
+    zeros = np.zeros(n, dtype=np.int64)
+    return CircuitRun(np.zeros((n, net.num_neurons), np.int64), v, np.concatenate(inputs), zeros, np.concatenate(relay),
+                      None, "currents", net.host_predictions(v, fixed), fixed)

@@ -51,6 +51,7 @@ from .encoding import check_coding, spike_counts
 from .weights import LoihiWeights, to_loihi
 
 TAGS = ("fixed_pt", "floating_pt")
+WTA_MODES = ("spiking", "currents")
 VTH_BITS = 17  # LIF threshold mantissa on Loihi (lava: vth precision 17)
 UV_LIMIT = 2**23  # 24-bit signed current and voltage
 ACT_SHIFT = 6  # Loihi left-shifts synaptic input and threshold by 6 bits
@@ -73,9 +74,12 @@ class WTACircuit:
     inhibition: float = 1.0  # each spike subtracts inhibition * threshold from the other neurons
     gap: int = 2  # silent steps between samples (>= 2: the last inhibition lands inside the window)
     seed: int = 0  # Poisson coding only
+    wta: str = "spiking"  # spiking: the WTA circuit on chip | currents: integrate u on chip, softmax on host
 
     def __post_init__(self) -> None:
         check_coding(self.coding)
+        if self.wta not in WTA_MODES:
+            raise ConfigError(f"wta mode {self.wta!r} is unknown; choose one of: {', '.join(WTA_MODES)}")
         if self.steps < 1 or self.steps > 4096:
             raise ConfigError(f"steps per sample must be in 1..4096, got {self.steps}")
         if self.gap < 2:
@@ -113,6 +117,27 @@ class LavaNetwork:
     ff_float: np.ndarray
     readout_float: np.ndarray | None
     calibration: dict = field(default_factory=dict)
+    # currents mode: the model's own activation and readout, applied on the host
+    beta: float = 1.0  # softmax inverse temperature of the layer's activation
+    host_readout: tuple[np.ndarray, np.ndarray] | None = None  # (R [C, K], b [C]) in float
+
+    def currents_to_u(self, v: np.ndarray, fixed: bool) -> np.ndarray:
+        """Integrated potentials -> the model's u: ``steps`` steps of about ``W x`` each, one Dense
+        unit worth ``ff.unit``; fixed-point potentials carry Loihi's 6-bit alignment on top."""
+        scale = self.ff.unit / self.circuit.steps / (2**ACT_SHIFT if fixed else 1)
+        return np.asarray(v, dtype=np.float64) * scale
+
+    def host_logits(self, v: np.ndarray, fixed: bool) -> np.ndarray:
+        """currents mode: softmax(beta * u) and the trained readout, computed on the host."""
+        u = self.currents_to_u(v, fixed)
+        z = self.beta * (u - u.max(axis=1, keepdims=True))
+        y = np.exp(z)
+        y /= y.sum(axis=1, keepdims=True)
+        r, b = self.host_readout
+        return y @ r.T + b
+
+    def host_predictions(self, v: np.ndarray, fixed: bool) -> np.ndarray:
+        return self.host_logits(v, fixed).argmax(axis=1)
 
     @property
     def num_inputs(self) -> int:
@@ -124,6 +149,8 @@ class LavaNetwork:
 
     @property
     def num_classes(self) -> int:
+        if self.host_readout is not None:
+            return int(self.host_readout[0].shape[0])
         return 0 if self.readout is None else int(self.readout.mantissa.shape[0])
 
     @property
@@ -151,6 +178,7 @@ class LavaNetwork:
             "inh_exp": int(self.inh_exp),
             "circuit": asdict(self.circuit),
             "calibration": self.calibration,
+            "softmax_beta": self.beta,
         }
 
 
@@ -245,12 +273,12 @@ def map_network(net, calibration_images: np.ndarray, circuit: WTACircuit = WTACi
     readout_w = _as_numpy(net.readout.weight)
     readout_b = _as_numpy(net.readout.bias) if net.readout.bias is not None else np.zeros(readout_w.shape[0])
     return map_arrays(_as_numpy(net.blocks[0].layer.weight), calibration_images, circuit, num_weight_bits,
-                      readout_w, readout_b, readout_weight_bits)
+                      readout_w, readout_b, readout_weight_bits, beta=float(net.blocks[0].cfg.activation_param))
 
 
 def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircuit = WTACircuit(),
                num_weight_bits: int = 8, readout_w: np.ndarray | None = None, readout_b: np.ndarray | None = None,
-               readout_weight_bits: int = 8) -> LavaNetwork:
+               readout_weight_bits: int = 8, beta: float = 1.0) -> LavaNetwork:
     """The circuit for a weight matrix [K, I] (and optionally a readout [C, K] + bias [C])."""
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 2:
@@ -264,6 +292,8 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
     # Winner drive per step, in stored-weight units, on the calibration images (rate counts).
     counts = spike_counts(images, circuit.steps).astype(np.float64)  # [N, I]
     drive = counts @ ff.weights.astype(np.float64).T  # [N, K]: sum over the sample
+    if circuit.wta == "currents":
+        return _map_currents(w, ff, drive, images, circuit, readout_w, readout_b, beta)
     per_step = drive.max(axis=1) / circuit.steps
     typical = float(np.median(per_step))
     if not typical > 0:
@@ -299,7 +329,27 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
         "max_step_drive": _max_step_drive(images[: min(len(images), 64)], ff, circuit),
     }
     return LavaNetwork(ff, readout, vth, inh_weight, inh_exp, circuit, ff_float=w / ff.unit,
-                       readout_float=readout_float, calibration=calibration)
+                       readout_float=readout_float, calibration=calibration, beta=float(beta))
+
+
+def _map_currents(w, ff: LoihiWeights, drive: np.ndarray, images: np.ndarray, circuit: WTACircuit,
+                  readout_w, readout_b, beta: float) -> LavaNetwork:
+    """Integrators instead of a WTA: the largest weight_exp whose summed drive over a sample (with
+    a 2x margin over the calibration images) stays inside Loihi's 24-bit potential."""
+    if readout_w is None:
+        raise ConfigError("currents mode needs the readout weights: the softmax and readout run on the host")
+    peak = float(np.abs(drive).max()) * 2.0 or 1.0
+    weight_exp = max(-8, min(WEIGHT_EXP_MAX, math.floor(math.log2((UV_LIMIT >> ACT_SHIFT) / peak))))
+    ff = ff.with_weight_exp(weight_exp)
+    bias = np.zeros(np.asarray(readout_w).shape[0]) if readout_b is None else np.asarray(readout_b, dtype=np.float64)
+    calibration = {
+        "images": int(len(images)),
+        "peak_sample_drive": float(np.abs(drive).max()) * 2.0**weight_exp,
+        "max_step_drive": _max_step_drive(images[: min(len(images), 64)], ff, circuit),
+    }
+    return LavaNetwork(ff, None, READOUT_VTH, 0, 0, circuit, ff_float=w / ff.unit, readout_float=None,
+                       calibration=calibration, beta=float(beta),
+                       host_readout=(np.asarray(readout_w, dtype=np.float64), bias))
 
 
 def _max_step_drive(images: np.ndarray, ff: LoihiWeights, circuit: WTACircuit) -> int:

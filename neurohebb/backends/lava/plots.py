@@ -27,6 +27,14 @@ def plot_raster(image: np.ndarray, net: LavaNetwork, run: CircuitRun, path: str 
     axes[0].scatter(t, i, s=1.5, c="k", marker="|")
     axes[0].set(xlabel="time step", ylabel="input pixel", title=f"input spikes ({c.coding}, {len(t)} spikes)",
                 xlim=(-0.5, c.steps - 0.5), ylim=(-1, inp.shape[1]))
+    if run.mode == "currents":
+        u = net.currents_to_u(run.readout_v[:1], run.fixed)[0]
+        axes[1].plot(np.arange(len(u)), u, ".", ms=2, c="tab:red")
+        axes[1].set(xlabel="neuron", ylabel="integrated u (model units)",
+                    title=f"{net.num_neurons} integrators at the end of the input")
+        logits = net.host_logits(run.readout_v[:1], run.fixed)[0]
+        _bars(axes[2], logits, run, label, model_label, "host readout logit")
+        return _finish(fig, net, path)
     if run.raster is not None:
         t, k = np.nonzero(run.raster)
         axes[1].scatter(t, k, s=12, c="tab:red", marker="|")
@@ -37,17 +45,28 @@ def plot_raster(image: np.ndarray, net: LavaNetwork, run: CircuitRun, path: str 
     axes[1].set(xlabel="time step (relative to input arrival)", ylabel="soft-WTA neuron", title=title,
                 xlim=(-0.5, c.window - 0.5), ylim=(-1, net.num_neurons))
     axes[1].axvline(c.steps - 0.5, color="0.6", lw=0.8, ls="--")  # input ends; the readout is read here
-    v = run.readout_v[0].astype(float) / (2**ACT_SHIFT if run.readout_v.dtype.kind == "i" else 1)
-    colors = ["tab:blue"] * len(v)
-    if len(v):
-        colors[int(np.argmax(v))] = "tab:green"
-    axes[2].bar(np.arange(len(v)), v, color=colors)
-    pred = int(run.predictions[0])
-    text = f"prediction {pred}" + (f", label {label}" if label is not None else "") + (
+    v = run.readout_v[0].astype(float) / (2**ACT_SHIFT if run.fixed else 1)
+    _bars(axes[2], v, run, label, model_label, "readout potential")
+    return _finish(fig, net, path)
+
+
+def _bars(ax, values: np.ndarray, run: CircuitRun, label, model_label, ylabel: str) -> None:
+    colors = ["tab:blue"] * len(values)
+    if len(values):
+        colors[int(np.argmax(values))] = "tab:green"
+    ax.bar(np.arange(len(values)), values, color=colors)
+    text = f"prediction {int(run.predictions[0])}" + (f", label {label}" if label is not None else "") + (
         f", model {model_label}" if model_label is not None else "")
-    axes[2].set(xlabel="class", ylabel="readout potential", title=text, xticks=np.arange(len(v)))
-    fig.suptitle(f"Lava deployment: {net.num_inputs} inputs -> {net.num_neurons} WTA LIF -> {net.num_classes} readout, "
-                 f"{c.steps} steps")
+    ax.set(xlabel="class", ylabel=ylabel, title=text, xticks=np.arange(len(values)))
+
+
+def _finish(fig, net: LavaNetwork, path) -> None:
+    import matplotlib.pyplot as plt
+
+    c = net.circuit
+    middle = "WTA LIF" if c.wta == "spiking" else "integrating LIF (softmax on host)"
+    fig.suptitle(f"Lava deployment: {net.num_inputs} inputs -> {net.num_neurons} {middle} -> {net.num_classes} classes, "
+                 f"{c.steps} steps, {c.coding} code")
     fig.tight_layout()
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")

@@ -1,6 +1,8 @@
 """Benchmark: mnist-mlp trained with 8-bit weights, deployed to Lava (fixed_pt), accuracy and speed.
 
     .venv/bin/python benchmarks/lava_deploy_mnist.py --data-dir ../shared/data --samples 500 --out runs/lava-mnist
+    .venv/bin/python benchmarks/lava_deploy_mnist.py --data-dir ../shared/data --run-dir runs/lava-mnist/run \
+        --wta spiking --steps 64 --spikes-target 2 --inhibition 2
 
 Trains the `mnist-mlp` preset with the precision policy ``weight=m8:stochastic`` (8-bit shared-
 exponent weights, the format Lava stores with ``num_weight_bits=8``) unless ``--run-dir`` names an
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spikes-target", type=float, default=4.0)
     p.add_argument("--inhibition", type=float, default=1.0)
     p.add_argument("--coding", default="rate")
+    p.add_argument("--wta", default="currents", choices=("spiking", "currents"),
+                   help="currents (default: softmax on the host, the >= 95 %% agreement setting) or spiking")
     p.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/lava-mnist", help="folder for the trained run and the deployment")
@@ -48,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained {run_dir}: test accuracy {train_metrics['test_accuracy']:.2f} % (all 10000 test images)")
     metrics = deploy_run(run_dir, samples=args.samples, steps=args.steps, tag=args.tag, coding=args.coding,
                          spikes_target=args.spikes_target, inhibition=args.inhibition, data_dir=args.data_dir,
-                         seed=args.seed, out_dir=out / f"deploy-{args.tag}-{args.coding}-T{args.steps}")
-    rows = [("samples", metrics["samples"]), ("Lava accuracy %", metrics["test_accuracy"]),
+                         seed=args.seed, wta=args.wta,
+                         out_dir=out / f"deploy-{args.wta}-{args.tag}-{args.coding}-T{args.steps}")
+    rows = [("wta mode", metrics["wta"]), ("samples", metrics["samples"]), ("Lava accuracy %", metrics["test_accuracy"]),
             ("model accuracy % (same samples)", metrics["model_accuracy"]), ("agreement", metrics["agreement"]),
             ("silent samples", metrics["silent_samples"]), ("spikes / sample", metrics["spikes_per_sample"]),
             ("synaptic ops / sample", metrics["synaptic_ops_per_sample"]),

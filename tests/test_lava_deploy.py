@@ -68,12 +68,13 @@ def run_dir(tmp_path_factory):
     return path
 
 
-def test_deploy_writes_metrics_and_raster_and_agrees_with_the_model(run_dir, tmp_path):
+@pytest.mark.parametrize("wta", ["spiking", "currents"])
+def test_deploy_writes_metrics_and_raster_and_agrees_with_the_model(run_dir, tmp_path, wta):
     from neurohebb.backends.lava.deploy import deploy_run
 
     out = tmp_path / "deploy"
     metrics = deploy_run(run_dir, samples=12, steps=12, out_dir=out, dataset=bars_dataset(), calibration=100,
-                         progress=False)
+                         progress=False, wta=wta)
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
     assert (out / "raster.png").stat().st_size > 10_000
@@ -83,7 +84,10 @@ def test_deploy_writes_metrics_and_raster_and_agrees_with_the_model(run_dir, tmp
     assert metrics["model_accuracy"] == 100.0
     assert metrics["test_accuracy"] == 100.0 and metrics["agreement"] == 1.0
     assert metrics["silent_samples"] == 0
-    assert metrics["emulation_counts_identical"] is True
+    assert metrics["emulation_counts_identical"] is True and metrics["emulation_potentials_identical"] is True
+    assert metrics["wta"] == wta
+    if wta == "currents":  # integrators never fire: only input spikes reach synapses
+        assert metrics["wta_spikes_per_sample"] == 0
     # synaptic ops: input spike -> 16 neurons; WTA spike -> interneuron + 4 readout; interneuron -> 16
     expected_ops = (metrics["input_spikes_per_sample"] * 16 + metrics["wta_spikes_per_sample"] * (1 + NUM_CLASSES)
                     + metrics["interneuron_spikes_per_sample"] * 16)

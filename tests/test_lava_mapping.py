@@ -153,3 +153,19 @@ def test_map_arrays_rejects_bad_calibration_images():
         map_arrays(W, IMAGES.astype(float), CIRCUIT)
     with pytest.raises(ConfigError, match="2 pixels"):
         map_arrays(W, np.zeros((1, 3), np.uint8), CIRCUIT)
+
+
+def test_currents_mode_recovers_u_exactly_and_lava_agrees():
+    """Integrators instead of the WTA: the potential after the input is steps * (W x) in Loihi
+    units; for the tiny network that is u = W x exactly (pixels 0 or 255, 8-bit weights exact)."""
+    from neurohebb.backends.lava.deploy import run_lava
+
+    net = map_arrays(W, IMAGES, WTACircuit(steps=4, wta="currents"), readout_w=READOUT, readout_b=np.array([0.1, 0.0]))
+    # peak drive 4 spikes x 128 = 512, doubled for margin: weight_exp = floor(log2(2^17 / 1024)) = 7
+    assert net.ff.weight_exp == 7
+    twin = emulate(net, IMAGES, "fixed_pt")
+    np.testing.assert_array_equal(net.currents_to_u(twin.readout_v, fixed=True), IMAGES / 255 @ W.T)
+    assert twin.predictions.tolist() == [0, 1] and twin.counts.sum() == 0
+    lava_run, _ = run_lava(net, IMAGES, "fixed_pt")
+    np.testing.assert_array_equal(lava_run.readout_v, twin.readout_v)
+    assert lava_run.predictions.tolist() == [0, 1]

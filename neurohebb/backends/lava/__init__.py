@@ -1,13 +1,14 @@
 """Lava backend: deploy trained soft-WTA networks as Lava processes (Loihi 2 simulation).
 
-Modules: `compat` (the Python 3.11 import fix), `lava_api` (the one place Lava is imported),
+Modules: `compat` (the Python 3.11 import fixes), `lava_api` (the one place Lava is imported),
 `weights` (float -> Loihi weight format), `encoding` (pixels -> spikes), `mapping` (network ->
-circuit description), `emulate` (NumPy twin of the circuit), `processes` (small Lava processes:
-spike generator, per-sample counters), `deploy` (run test samples, metrics, raster), `sop` and
-`learning` (Loihi sum-of-products plasticity, in NumPy and as a Lava `LearningDense`).
+circuit description), `emulate` (NumPy twin of the circuit, bit-exact with Lava's fixed point),
+`circuit` (the description as connected Lava processes), `procs` (spike generator and per-sample
+counters), `deploy` (run test samples, metrics, raster), `plots`, and `sop` / `learning` (Loihi
+sum-of-products plasticity in neurohebb's integer engine and as a Lava `LearningDense`).
 
 Importing this package is cheap and never imports Lava; `require_lava()` does, after applying the
-compatibility fix, and turns a missing or broken install into a one-line `BackendUnavailable`.
+compatibility fixes, and turns a missing or broken install into a one-line `BackendUnavailable`.
 """
 from __future__ import annotations
 

@@ -301,9 +301,12 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
                              "the layer cannot be deployed (check that the network was trained)")
     t_first = circuit.steps / circuit.spikes_target
     target_vth = typical * t_first  # stored-weight units
-    # Largest weight_exp keeping vth and the inhibition expressible (17-bit vth, 8-bit*2^7 inhibition).
+    # Largest weight_exp keeping vth and the inhibition expressible (17-bit vth, 8-bit*2^7 inhibition)
+    # and one step's input (twice the calibration peak) inside the 24-bit current after the 6-bit shift.
     vth_cap = min(2**VTH_BITS - 1, INH_WEIGHT_MAX * 2**WEIGHT_EXP_MAX / max(circuit.inhibition, 1e-9))
-    weight_exp = min(WEIGHT_EXP_MAX, math.floor(math.log2(vth_cap / target_vth)))
+    step_peak = max(_max_step_drive(images[: min(len(images), 64)], ff, circuit), 1)
+    weight_exp = min(WEIGHT_EXP_MAX, math.floor(math.log2(vth_cap / target_vth)),
+                     math.floor(math.log2((UV_LIMIT >> ACT_SHIFT) / (2 * step_peak))))
     ff = ff.with_weight_exp(max(weight_exp, -8))
     vth = int(round(target_vth * 2.0**ff.weight_exp))
     if not 1 <= vth <= vth_cap:

@@ -4,10 +4,10 @@ The floor: every batch of a linear soft-WTA layer fundamentally needs two matrix
 u = x W^T ([B,I] x [I,K]) and the correlation y^T x ([K,B] x [B,I]). This script times, in one
 run and on the same machine, (a) those two products alone over a full epoch and (b) the real
 Hebbian epoch of the engine (the same batches, softmax, normalisation, adaptive rate, update), and
-prints medians over repeats and their ratio. Also reports fake-quant training's slowdown when a
-precision policy is available.
+prints medians over repeats and their ratio. Also reports the slowdown of fake-quant training
+(the exact float64 datapath `neurohebb sweep` runs) against float32.
 
-    python benchmarks/cpu_hebbian_epoch.py [--repeats 3] [--train-subset N] [--batch-size 10] [--json OUT]
+    python benchmarks/cpu_hebbian_epoch.py [--repeats 3] [--quant-repeats 1] [--train-subset N] [--json OUT]
 """
 from __future__ import annotations
 
@@ -60,11 +60,26 @@ def hebbian_epoch(x: torch.Tensor, overrides: list[str], quantizer=None) -> floa
     return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False, quantizer=quantizer)
 
 
+def quantised_epoch(x: torch.Tensor, overrides: list[str], policy: str) -> float:
+    """The same epoch through the fake-quant engine the sweep uses (exact float64 datapath)."""
+    from neurohebb.precision.training import make_engine
+
+    config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
+    init_gen, order_gen = seeded_generators(0)
+    net = HebbNetwork(config, generator=init_gen)
+    engine = make_engine(policy, "fake-quant", seed=0, stats_every=10)
+    with engine.installed(net):
+        return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--train-subset", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--quant-policy", default="weight=m8:stochastic,update=s16.14:stochastic",
+                   help="policy of the fake-quant row (default: the sweep's 8-bit stochastic point)")
+    p.add_argument("--quant-repeats", type=int, default=1, help="repeats of the (slow) fake-quant row; 0 skips it")
     p.add_argument("--json", metavar="OUT")
     args = p.parse_args()
 
@@ -72,21 +87,14 @@ def main() -> int:
     overrides = [f"hebbian.batch_size={args.batch_size}"]
     k = resolve_config("mnist-mlp").layers[0].out_channels
     rows: dict[str, list[float]] = {"matmul floor": [], "hebbian epoch (float32)": []}
-    quantizer_factory = None
-    try:
-        from neurohebb.precision import PolicyQuantizer, PrecisionPolicy  # type: ignore
-
-        policy = PrecisionPolicy.parse("weight=s8.7:stochastic,update=s16.15:stochastic")
-        quantizer_factory = lambda: PolicyQuantizer(policy, seed=0)  # noqa: E731
-        rows["hebbian epoch (fake-quant 8-bit w)"] = []
-    except Exception as exc:  # precision package absent or different API
-        print(f"(fake-quant row skipped: {exc})", file=sys.stderr)
-
-    for _ in range(args.repeats):
+    quant_name = "hebbian epoch (fake-quant, sweep's m8 policy)"
+    if args.quant_repeats:
+        rows[quant_name] = []
+    for r in range(args.repeats):
         rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
         rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides))
-        if quantizer_factory is not None:
-            rows["hebbian epoch (fake-quant 8-bit w)"].append(hebbian_epoch(x, overrides, quantizer_factory()))
+        if r < args.quant_repeats:
+            rows[quant_name].append(quantised_epoch(x, overrides, args.quant_policy))
 
     floor = statistics.median(rows["matmul floor"])
     result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(),

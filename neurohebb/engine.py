@@ -9,21 +9,22 @@ of the readout's compute.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from .progress import tqdm
 
 from .config import RunConfig, config_from_dict, load_toml_dict
 from .errors import NeurohebbError
 from .layers import Quantizer
+from .readout import LinearReadoutAdam
 from .network import HebbNetwork, load_checkpoint, save_checkpoint
 from .rules import neuron_norms
 from .rundir import StagedRunDir, write_json_atomic, write_text_atomic
@@ -156,34 +157,30 @@ def train_readout(
     start = time.perf_counter()
     device = features.device
     labels = labels.to(device)
-    net.readout.train()
-    net.dropout.train()
-    optimizer = torch.optim.Adam(net.readout.parameters(), lr=rc.lr)
+    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr)
     milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
     n = features.shape[0]
     correct = total = 0
-    loss = torch.tensor(float("nan"))
+    loss = float("nan")
     for epoch in tqdm(range(rc.epochs), desc="readout", unit="epoch", disable=not progress, mininterval=1.0):
         order = torch.randperm(n, generator=order_generator).to(device)
         last_epoch = epoch == rc.epochs - 1
         correct = total = 0
         for s in range(0, n, rc.batch_size):
             idx = order[s:s + rc.batch_size]
-            logits = net.classify(features[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            batch_labels = labels[idx]
+            logits = optimizer.step(features[idx], batch_labels, rc.dropout)
             if last_epoch:
-                correct += int((logits.argmax(1) == labels[idx]).sum())
+                correct += int((logits.argmax(1) == batch_labels).sum())
                 total += idx.numel()
+                if s + rc.batch_size >= n:
+                    loss = optimizer.loss(logits, batch_labels)
         if epoch + 1 in milestones:
-            for group in optimizer.param_groups:
-                group["lr"] *= rc.lr_gamma
+            optimizer.lr *= rc.lr_gamma
     net.eval()
     if not bool(torch.isfinite(net.readout.weight).all()):
         raise NeurohebbError("the readout diverged (NaN/Inf weights); lower readout.lr")
-    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), float(loss.detach()))
+    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss)
 
 
 @torch.no_grad()
@@ -229,13 +226,16 @@ def train(
     """
     if out_dir is not None:
         with StagedRunDir(out_dir, overwrite=overwrite) as staging:
-            net, metrics = _train(config, progress, quantizer, dataset)
+            net, metrics = train_pipeline(config, progress, quantizer, dataset)
             write_run(staging, config, net, metrics)
         return net, metrics
-    return _train(config, progress, quantizer, dataset)
+    return train_pipeline(config, progress, quantizer, dataset)
 
 
-def _train(config: RunConfig, progress: bool, quantizer: Quantizer | None, dataset) -> tuple[HebbNetwork, dict[str, Any]]:
+def train_pipeline(config: RunConfig, progress: bool, quantizer: Quantizer | None, dataset,
+           hebbian_context: Callable[[HebbNetwork], ContextManager[Any]] | None = None) -> tuple[HebbNetwork, dict[str, Any]]:
+    """The whole pipeline. `hebbian_context(net)`, if given, wraps the Hebbian phase only (how
+    `neurohebb.precision` routes plasticity through its engines without a copy of this code)."""
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     dataset = dataset if dataset is not None else load_data_for(config)
@@ -244,7 +244,8 @@ def _train(config: RunConfig, progress: bool, quantizer: Quantizer | None, datas
     net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen).to(device)
     t_data = time.perf_counter() - t0
 
-    unsup_seconds = hebbian_phase(net, x_train, config, device, order_gen, progress, quantizer)
+    with (hebbian_context(net) if hebbian_context is not None else contextlib.nullcontext()):
+        unsup_seconds = hebbian_phase(net, x_train, config, device, order_gen, progress, quantizer)
 
     t1 = time.perf_counter()
     train_features = extract_features(net, x_train, device, progress, "train features")

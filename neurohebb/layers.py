@@ -98,8 +98,8 @@ class SoftWTALayer(nn.Module):
     def _learn_fused(self, x: torch.Tensor) -> torch.Tensor:
         """The float32 step of `learn` with fewer passes over the weight tensor (same math).
 
-        dW = yx - c W (c = sum y*u) is formed in place in the correlation's buffer, its max is a
-        norm reduction without a temporary, and the step is one fused in-place multiply-add.
+        dW = yx - c W (c = sum y*u) is formed in place in the correlation's buffer, its max comes
+        from one min/max pass without a temporary, and the step is one fused in-place multiply-add.
         This is the hot loop of every float run; `learn` with a quantiser keeps the explicit
         sequence of roles.
         """
@@ -117,7 +117,9 @@ class SoftWTALayer(nn.Module):
         else:
             lr = torch.full((w.shape[0],), cfg.lr, dtype=w.dtype, device=w.device)
         if cfg.normalize_update:
-            lr = lr / (torch.linalg.vector_norm(dw, ord=float("inf")) + 1e-30)
+            # max|dW| from aminmax: one fast pass (torch's inf-norm kernel is ~20x slower on CPU)
+            lo, hi = torch.aminmax(dw)
+            lr = lr / (torch.maximum(-lo, hi) + 1e-30)
         w.addcmul_(lr.reshape(shape), dw)
         return u
 

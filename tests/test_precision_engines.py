@@ -193,3 +193,27 @@ def test_post_training_quantisation_rounds_a_copy():
         assert torch.equal(b.layer.weight, w0)
         assert torch.equal(qb.layer.weight, quantize(w0, NumberFormat.parse("m4")))
     assert diagnostics[0]["weight_histogram"]["distinct_codes"] <= 15
+
+
+def test_sampled_statistics_keep_the_weights_and_the_saturation_counts():
+    """stats_every only thins the stalled-synapse figures: weights and saturation are unchanged."""
+    policy = FULL.format(r="stochastic", w="m8", n="max")
+    data = torch.rand(40, 20, generator=torch.Generator().manual_seed(2))
+    results = {}
+    for every in (1, 3):
+        for cls in (FakeQuantEngine, IntegerEngine):
+            layer = _linear()
+            engine = cls(policy, seed=5, stats_every=every)
+            engine.attach_layer(layer)
+            for s in range(0, 40, 5):
+                engine.step(layer, data[s:s + 5])
+            results[every, cls.mode] = (engine.weight_values(layer), engine.diagnostics()[0])
+    full, sampled = results[1, "fake-quant"], results[3, "fake-quant"]
+    assert torch.equal(full[0], sampled[0]) and torch.equal(sampled[0], results[3, "integer"][0])
+    assert full[1]["saturation"] == sampled[1]["saturation"]
+    assert (full[1]["steps"], full[1]["sampled_steps"]) == (8, 8)
+    assert (sampled[1]["steps"], sampled[1]["sampled_steps"]) == (8, 3)  # steps 0, 3, 6
+    assert sampled[1]["proposed_updates"] < full[1]["proposed_updates"]
+    assert sampled[1]["proposed_updates"] == results[3, "integer"][1]["proposed_updates"]
+    with pytest.raises(ConfigError, match="stats_every must be >= 1"):
+        FakeQuantEngine(policy, stats_every=0)

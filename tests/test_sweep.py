@@ -137,3 +137,20 @@ def test_cli_runs_a_sweep(capsys, tmp_path):
     assert "quantized" in printed and "m6" in printed
     rows = json.loads((tmp_path / "s" / "results.json").read_text())["rows"]
     assert [r["policy"] for r in rows] == ["float32", "weight=m6:stochastic"]
+
+
+def test_keep_runs_writes_run_directories_that_eval_reads(tmp_path):
+    from neurohebb.engine import load_run
+
+    out = tmp_path / "s"
+    plan = _plan(keep_runs=True, stats_every=2, ptq=False)
+    run_sweep(plan, out, progress=False, log=lambda _: None)
+    for key in ("float-s0", "q-w4-u16-nearest-s0"):
+        config, net = load_run(out / "runs" / key)
+        assert config.seed == 0 and net.feature_size > 0
+        assert (out / "runs" / key / "metrics.json").is_file()
+    point = json.loads((out / "points" / "q-w4-u16-nearest-s0.json").read_text())
+    assert point["stats_every"] == 2
+    assert point["diagnostics"][0]["sampled_steps"] < point["diagnostics"][0]["steps"]
+    with pytest.raises(ConfigError, match="--stats-every must be >= 1"):
+        _plan(stats_every=0)

@@ -47,6 +47,10 @@ def register(subparsers) -> None:
                         "or a TOML file with a [precision] table (default float32)")
     p.add_argument("--mode", choices=("fake-quant", "integer"), default="fake-quant",
                    help="fake-quant (float64 exact values, fast) or integer (bit-exact int64 engine); they agree exactly")
+    p.add_argument("--stats-every", type=int, default=10, metavar="N",
+                   help="record stalled-synapse statistics on every N-th Hebbian step (default 10; 1 = all)")
+    p.add_argument("--keep-runs", action="store_true",
+                   help="also write DIR/runs/POINT/ run directories (checkpoint, config) for eval and deploy")
     p.add_argument("--no-ptq", action="store_true", help="skip the post-training quantisation baseline")
     p.add_argument("--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -82,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         base_policy=base_policy,
         mode=args.mode,
         ptq=not args.no_ptq,
+        stats_every=args.stats_every,
+        keep_runs=args.keep_runs,
     )
     results = run_sweep(plan, args.out, progress=not args.no_progress)
     print(format_summary(results))

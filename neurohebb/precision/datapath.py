@@ -95,8 +95,14 @@ class PrecisionEngine:
 
     mode = "abstract"
 
-    def __init__(self, policy: PrecisionPolicy | str | None = None, seed: int = 0, device: str | torch.device = "cpu"):
+    def __init__(self, policy: PrecisionPolicy | str | None = None, seed: int = 0, device: str | torch.device = "cpu",
+                 stats_every: int = 1):
+        if int(stats_every) < 1:
+            raise ConfigError(f"stats_every must be >= 1, got {stats_every}")
         self.policy = PrecisionPolicy.parse(policy)
+        # stalled-synapse statistics cost several weight-sized passes: a long run can sample them
+        # on every n-th step (saturation counts are always complete)
+        self.stats_every = int(stats_every)
         self.seed = int(seed)
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -154,6 +160,10 @@ class PrecisionEngine:
         state.stats.steps += 1
         self._write_back(state)
         return u.to(x.dtype)
+
+    def sampling(self, state: LayerState) -> bool:
+        """Whether this step's stalled-synapse statistics are recorded (every `stats_every`-th)."""
+        return state.stats.steps % self.stats_every == 0
 
     def weight_values(self, layer: nn.Module) -> torch.Tensor:
         """The layer's exact current weights as float64."""

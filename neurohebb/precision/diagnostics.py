@@ -26,6 +26,7 @@ class LayerStats:
 
     index: int
     steps: int = 0
+    sampled_steps: int = 0  # steps whose stalled/intended/applied figures were recorded
     elements: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
     below: dict[str, Any] = field(default_factory=lambda: {r: 0 for r in ROLES})
     above: dict[str, Any] = field(default_factory=lambda: {r: 0 for r in ROLES})
@@ -47,6 +48,7 @@ class LayerStats:
         `intended`: |lr * dW| per synapse before rounding; `unchanged`: bool mask of weights that
         kept their value (overwritten); `applied`: sum of |W_new - W_old| (0-dim).
         """
+        self.sampled_steps += 1
         proposed = intended != 0
         stalled = unchanged.logical_and_(proposed)
         self.proposed = self.proposed + proposed.sum()
@@ -68,6 +70,7 @@ class LayerStats:
         out: dict[str, Any] = {
             "layer": self.index,
             "steps": self.steps,
+            "sampled_steps": self.sampled_steps,
             "saturation": saturation,
             "proposed_updates": proposed,
             "stalled_updates": stalled,

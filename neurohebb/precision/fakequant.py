@@ -24,12 +24,15 @@ class FakeQuantEngine(PrecisionEngine):
 
     mode = "fake-quant"
 
-    def _round(self, state: LayerState, role: str, t: torch.Tensor) -> tuple[torch.Tensor, int | None]:
-        """Q_role: exact values (float64) and their exponent (None for a float role)."""
+    def _round(self, state: LayerState, role: str, t: torch.Tensor, inplace: bool = False) -> tuple[torch.Tensor, int | None]:
+        """Q_role: exact values (float64) and their exponent (None for a float role).
+
+        ``inplace=True`` hands a float64 ``t`` over to be overwritten (hot path: no allocation).
+        """
         spec = self.policy.spec(role)
         if spec.is_float:
             return t.to(F64), None
-        q = quantize_codes(t, spec.fmt, spec.rounding, spec.overflow, self.generator)
+        q = quantize_codes(t, spec.fmt, spec.rounding, spec.overflow, self.generator, inplace=inplace)
         state.stats.record_overflow(role, t.numel(), q.n_below, q.n_above)
         return q.codes.mul_(2.0**q.exponent), q.exponent  # codes -> values in place (exact)
 
@@ -62,10 +65,14 @@ class FakeQuantEngine(PrecisionEngine):
             max_abs = max(-float(lo), float(hi))
             if max_abs > 0:
                 dw = dw.div_(max_abs) if self.policy.norm == "max" else dw.mul_(2.0 ** -pow2_shift(max_abs))
-        dwq, _ = self._round(state, "update", dw)
+        sample = self.sampling(state)
+        dw_abs = dw.abs() if sample else None  # |dW| before the rounding overwrites dw
+        dwq, _ = self._round(state, "update", dw, inplace=True)
         lrq, _ = self._round(state, "lr", learning_rate(w, cfg))
-        intended = dw.abs().mul_(lrq.abs().reshape(shape))  # (before dwq, which may alias dw, changes)
-        w_new, _ = self._round(state, "weight", dwq.mul_(lrq.reshape(shape)).add_(w))  # W + lr dW, exact
-        state.stats.record_step(intended, torch.eq(w_new, w), (w_new - w).abs().sum())
+        # W + lr dW: the product is exact, so one fused multiply-add gives the same exact sum
+        w_new, _ = self._round(state, "weight", torch.addcmul(w, dwq, lrq.reshape(shape)), inplace=True)
+        if sample:
+            intended = dw_abs.mul_(lrq.abs().reshape(shape))
+            state.stats.record_step(intended, torch.eq(w_new, w), (w_new - w).abs_().sum())
         state.weight = w_new
         return u

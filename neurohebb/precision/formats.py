@@ -16,8 +16,9 @@ String forms (case-insensitive):
     sign included; ``umB`` unsigned) times ``2**e`` with ONE exponent per tensor. The exponent is
     chosen per call as the smallest integer ``e`` with ``max|x| <= mmax * 2**e`` (``mmax`` the
     largest mantissa), so the largest magnitude never saturates and uses the full mantissa.
-    Lava's ``num_weight_bits=8`` in mixed sign mode (weights in [-256, 255] times
-    ``2**weight_exp``) is ``m9`` here: Lava counts magnitude bits, we count the sign too.
+    Lava's ``num_weight_bits=B`` in mixed sign mode counts the sign among its ``B`` bits, so it is
+    ``mB`` here (``m8``: 256 levels, stored as even integers in [-256, 254] times ``2**weight_exp``);
+    see :mod:`neurohebb.backends.lava.weights`.
 ``float32``
     No quantisation (the default for every role).
 """

@@ -69,8 +69,8 @@ class IntegerEngine(PrecisionEngine):
 
     mode = "integer"
 
-    def __init__(self, policy=None, seed: int = 0, device="cpu"):
-        super().__init__(policy, seed, device)
+    def __init__(self, policy=None, seed: int = 0, device="cpu", stats_every: int = 1):
+        super().__init__(policy, seed, device, stats_every)
         floats = [r for r in ROLES if self.policy.spec(r).is_float]
         if floats:
             raise ConfigError(
@@ -167,9 +167,10 @@ class IntegerEngine(PrecisionEngine):
         step = Fx(lrq.codes[:, None] * dwq.codes, lrq.exp + dwq.exp)
         w_codes, s_codes, e = self._align(state, Fx(w_flat, w.exp), step, "W + lr dW")
         w_new = self._requantize(state, "weight", Fx(w_codes + s_codes, e))
-        old_aligned, new_aligned, e_cmp = self._align(state, Fx(w_flat, w.exp), w_new, "the stall check")
-        intended = dw_norm.abs().mul_(lrq.values().abs()[:, None])  # diagnostics only (float)
-        applied = (new_aligned - old_aligned).abs().sum().to(F64) * 2.0**e_cmp
-        state.stats.record_step(intended, old_aligned == new_aligned, applied)
+        if self.sampling(state):
+            old_aligned, new_aligned, e_cmp = self._align(state, Fx(w_flat, w.exp), w_new, "the stall check")
+            intended = dw_norm.abs().mul_(lrq.values().abs()[:, None])  # diagnostics only (float)
+            applied = (new_aligned - old_aligned).abs().sum().to(F64) * 2.0**e_cmp
+            state.stats.record_step(intended, old_aligned == new_aligned, applied)
         state.weight = Fx(w_new.codes.reshape(w.codes.shape), w_new.exp)
         return u_float

@@ -17,6 +17,7 @@ Overflow modes
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -68,9 +69,9 @@ def round_scaled(y: torch.Tensor, mode: str, generator: torch.Generator | None =
     if mode == "stochastic":
         low = torch.floor(y)
         frac = y.sub_(low) if inplace else y - low  # exact for float64 values of <= 53 bits
-        # up iff U < frac, i.e. frac - U > 0: the sign of a float difference is always exact
-        up = frac.sub_(uniform(y.shape, generator, y.device)).sign_().clamp_(min=0.0)
-        return low.add_(up)
+        # up iff U < frac (comparing float32 U with float64 frac promotes U exactly); gt_ writes
+        # the 0/1 outcome into frac's own float64 storage, so the add needs no conversion
+        return low.add_(frac.gt_(uniform(y.shape, generator, y.device)))
     raise ConfigError(f"rounding mode {mode!r} is unknown; choose one of: {', '.join(ROUNDINGS)}")
 
 
@@ -168,21 +169,35 @@ def quantize_codes(
     rounding: str = "nearest",
     overflow: str = "saturate",
     generator: torch.Generator | None = None,
+    inplace: bool = False,
 ) -> Quantized:
-    """Codes of ``x`` in ``fmt`` (float64, integer valued) with their exponent and overflow counts."""
+    """Codes of ``x`` in ``fmt`` (float64, integer valued) with their exponent and overflow counts.
+
+    ``inplace=True`` lets a float64 ``x`` be overwritten (the engines' hot path saves a
+    weight-sized allocation and pass per rounding point).
+    """
     check_rounding(rounding)
     check_overflow(overflow)
     if fmt.is_float:
         raise ValueError("float32 has no integer codes")
     xd = x.detach().to(torch.float64)
+    bounded = False
     if fmt.kind == "shared_exp":
         lo, hi = torch.aminmax(xd) if xd.numel() else (torch.zeros(()), torch.zeros(()))
         max_abs = max(-float(lo), float(hi))
         exponent = shared_exponent(max_abs, fmt)
+        bounded = math.isfinite(max_abs)
     else:
         exponent = -fmt.frac_bits
-    y = xd * (2.0 ** -exponent)  # exact: a power-of-two scaling (and a fresh tensor we may overwrite)
+    # exact: a power-of-two scaling (a fresh tensor we may overwrite, unless the caller gave
+    # its own float64 tensor away with inplace=True)
+    y = xd.mul_(2.0 ** -exponent) if inplace and xd is x else xd * (2.0 ** -exponent)
     q = round_scaled(y, rounding, generator, inplace=True)
+    if bounded:
+        # the exponent was chosen so that max|x| <= qmax * 2**e, and rounding to an integer never
+        # passes the integer qmax: no code can overflow (saves a pass over the tensor)
+        zero = torch.zeros((), dtype=torch.int64, device=q.device)
+        return Quantized(q, exponent, zero, zero)
     q, below, above = apply_overflow(q, fmt, overflow)
     return Quantized(q, exponent, below, above)
 

@@ -74,8 +74,12 @@ class SweepPlan:
     base_policy: PrecisionPolicy = field(default_factory=PrecisionPolicy)
     mode: str = "fake-quant"
     ptq: bool = True
+    stats_every: int = 1  # sample the stalled-synapse statistics on every n-th Hebbian step
+    keep_runs: bool = False  # also write a run directory (checkpoint, config) per trained point
 
     def __post_init__(self) -> None:
+        if int(self.stats_every) < 1:
+            raise ConfigError(f"--stats-every must be >= 1, got {self.stats_every}")
         self.base_policy = PrecisionPolicy.parse(self.base_policy)
         swept = [r for r in ("weight", "update") if not self.base_policy.spec(r).is_float]
         if swept:
@@ -194,6 +198,15 @@ def load_points(out: Path) -> dict[str, dict[str, Any]]:
     return points
 
 
+def _write_point_run(directory: Path, config: RunConfig, net: Any, metrics: dict[str, Any]) -> None:
+    """A complete run directory for one point, so `neurohebb eval` / `deploy` can take it."""
+    from ..engine import write_run
+    from ..rundir import StagedRunDir
+
+    with StagedRunDir(directory, overwrite=True) as staging:
+        write_run(staging, config, net, {k: v for k, v in metrics.items() if k != "diagnostics"})
+
+
 def _point_record(point: Point, metrics: dict[str, Any], mode: str) -> dict[str, Any]:
     return {"version": POINT_VERSION, "key": point.key, **dataclasses.asdict(point), "mode": mode,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics}
@@ -237,6 +250,7 @@ def run_sweep(
             if point.kind == "float":
                 net, metrics = train_with_policy(config, None, dataset=dataset, progress=progress)
                 save_checkpoint(net, out / "points" / f"{point.key}.pt")
+                metrics["stats_every"] = 1
                 float_nets[point.seed] = net
                 mode = "float32"
             elif point.kind == "ptq":
@@ -256,8 +270,12 @@ def run_sweep(
                            "seed": point.seed, "n_test": int(x_test.shape[0])}
                 mode = "ptq"
             else:
-                _, metrics = train_with_policy(config, point.policy, mode=plan.mode, dataset=dataset, progress=progress)
+                net, metrics = train_with_policy(config, point.policy, mode=plan.mode, dataset=dataset,
+                                                 progress=progress, stats_every=plan.stats_every)
+                metrics["stats_every"] = plan.stats_every
                 mode = plan.mode
+            if plan.keep_runs and point.kind != "ptq":
+                _write_point_run(out / "runs" / point.key, config, net, metrics)
             metrics["point_seconds"] = round(time.perf_counter() - t0, 3)
             write_json_atomic(out / "points" / f"{point.key}.json", _point_record(point, metrics, mode))
             log(f"sweep: [{n}/{len(todo)}] {point.key}: {metrics['test_accuracy']:.2f} % ({metrics['point_seconds']:.0f} s)")

@@ -11,7 +11,6 @@ question asked is what the plastic synapses' precision costs, not the classifier
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import numpy as np
@@ -30,10 +29,11 @@ from .rounding import quantize_codes
 MODES = {"fake-quant": FakeQuantEngine, "integer": IntegerEngine}
 
 
-def make_engine(policy: PrecisionPolicy | str, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu") -> PrecisionEngine:
+def make_engine(policy: PrecisionPolicy | str, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu",
+                stats_every: int = 1) -> PrecisionEngine:
     if mode not in MODES:
         raise ConfigError(f"precision mode {mode!r} is unknown; choose one of: {', '.join(MODES)}")
-    return MODES[mode](policy, seed=seed, device=device)
+    return MODES[mode](policy, seed=seed, device=device, stats_every=stats_every)
 
 
 def dataset_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -59,51 +59,29 @@ def train_with_policy(
     mode: str = "fake-quant",
     dataset=None,
     progress: bool = True,
+    stats_every: int = 1,
 ) -> tuple[HebbNetwork, dict[str, Any]]:
     """Train `config` with its Hebbian phase under `policy`; returns (net, metrics).
+
+    `stats_every`: record the stalled-synapse statistics on every n-th step only (they cost
+    several weight-sized passes per step).
 
     The all-float policy runs the engine's float32 algorithm untouched. Stochastic rounding is
     seeded with `config.seed` (its own stream: weight init and data order are unchanged by the
     policy, so runs of one seed differ only by precision). `metrics["diagnostics"]` holds the
     per-layer saturation, stalled fraction and weight histogram.
     """
-    from ..engine import (accuracy_from_features, extract_features, hebbian_phase, load_data_for,
-                          resolve_device, seeded_generators, train_readout)
+    from ..engine import resolve_device, train_pipeline
 
     policy = PrecisionPolicy.parse(policy)
-    t0 = time.perf_counter()
-    device = resolve_device(config.device)
-    dataset = dataset if dataset is not None else load_data_for(config)
-    x_train, y_train, x_test, y_test = dataset_tensors(dataset)
-    init_gen, order_gen = seeded_generators(config.seed)
-    net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen).to(device)
     if policy.is_float:
-        unsup = hebbian_phase(net, x_train, config, device, order_gen, progress)
+        net, metrics = train_pipeline(config, progress, None, dataset)
         diagnostics = float_diagnostics(net)
     else:
-        engine = make_engine(policy, mode, seed=config.seed, device=device)
-        with engine.installed(net):
-            unsup = hebbian_phase(net, x_train, config, device, order_gen, progress)
+        engine = make_engine(policy, mode, seed=config.seed, device=resolve_device(config.device), stats_every=stats_every)
+        net, metrics = train_pipeline(config, progress, None, dataset, hebbian_context=engine.installed)
         diagnostics = engine.diagnostics()
-    train_features = extract_features(net, x_train, device, progress, "train features")
-    test_features = extract_features(net, x_test, device, progress, "test features")
-    readout = train_readout(net, train_features, y_train, config, order_gen, progress)
-    accuracy = accuracy_from_features(net, test_features, y_test)
-    metrics = {
-        "test_accuracy": round(accuracy, 4),
-        "policy": str(policy),
-        "mode": "float32" if policy.is_float else mode,
-        "unsup_seconds": round(unsup, 3),
-        "readout_seconds": round(readout.seconds, 3),
-        "total_seconds": round(time.perf_counter() - t0, 3),
-        "seed": config.seed,
-        "preset": config.preset,
-        "dataset": dataset.name,
-        "n_train": int(x_train.shape[0]),
-        "n_test": int(x_test.shape[0]),
-        "device": str(device),
-        "diagnostics": diagnostics,
-    }
+    metrics.update({"policy": str(policy), "mode": "float32" if policy.is_float else mode, "diagnostics": diagnostics})
     return net, metrics
 
 

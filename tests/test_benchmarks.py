@@ -1,0 +1,30 @@
+"""The speed harness runs end to end on a tiny problem (so it cannot rot) and reports coherent phases."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_softhebb_speed_harness_compares_modes(tmp_path):
+    out = tmp_path / "speed.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "softhebb_speed.py"), "--preset", "digits", "--device", "cpu",
+           "--train-subset", "200", "--test-subset", "100", "--set", "readout.epochs=2",
+           "--set", "layers.0.out_channels=8", "--set", "layers.1.out_channels=16",
+           "--quant", "weight=m8:stochastic,update=s16.14:stochastic", "--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "reference / fast, total wall time" in done.stdout
+    data = json.loads(out.read_text())
+    modes = [r["mode"] for r in data["rows"]]
+    assert modes == ["fast", "reference", "fast+weight=m8:stochastic,update=s16.14:stochastic"]
+    for row in data["rows"]:
+        phases = sum(row[k] for k in ("data_s", "hebbian_s", "features_s", "readout_s", "eval_s"))
+        assert 0 < phases <= row["total_s"] * 1.001
+        assert 0 <= row["test_accuracy"] <= 100
+        assert row["hebbian_tflops"] > 0
+    assert data["matmul_tflops"] > 0
+    assert data["ratios"]["reference_over_fast_total"] > 0

@@ -106,3 +106,24 @@ def test_train_then_eval_round_trip(tmp_path):
     result = run_cli("eval", str(out), "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "eval.json").read_text())["test_accuracy"] == pytest.approx(trained, abs=1e-6)
+
+
+def test_train_under_a_precision_policy_writes_a_quantised_run(tmp_path):
+    import json
+
+    import torch
+
+    out = tmp_path / "run"
+    result = run_cli("train", "--preset", "digits", "--set", "readout.epochs=2", "--set", "data.train_subset=300",
+                     "--no-progress", "--precision", "weight=m6:nearest,update=s12.10:nearest", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["policy"] == "weight=m6:nearest,update=s12.10:nearest" and metrics["mode"] == "fake-quant"
+    assert [d["layer"] for d in metrics["diagnostics"]] == [0, 1]
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["state_dict"]
+    first = state["blocks.0.layer.weight"]
+    # every stored weight sits on one 6-bit mantissa grid: at most 32 distinct magnitudes
+    assert torch.unique(first.abs()).numel() <= 32
+    bad = run_cli("train", "--preset", "digits", "--precision", "weight=s40.2", "--out", str(tmp_path / "bad"))
+    assert_one_line_error(bad, "1 to 32 bits")
+    assert not (tmp_path / "bad").exists()

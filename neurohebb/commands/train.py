@@ -12,6 +12,11 @@ def register(subparsers) -> None:
     add_config_arguments(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default runs/<preset>-s<seed>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR once the new run has finished")
+    p.add_argument("--precision", metavar="POLICY",
+                   help="train the Hebbian phase under a chip's arithmetic, e.g. 'weight=m8:stochastic,update=s16.14:stochastic' "
+                        "or a TOML file with a [precision] table (default float32); metrics.json gets its diagnostics")
+    p.add_argument("--precision-mode", choices=("fake-quant", "integer"), default="fake-quant",
+                   help="fake-quant (exact float64 values, fast) or integer (bit-exact int64 engine); they agree exactly")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -21,7 +26,31 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     out = args.out or default_run_dir(config.preset, config.seed)
-    _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite)
+    if args.precision:
+        metrics = _train_with_precision(args, config, out)
+    else:
+        _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite)
     print_metrics(metrics)
     print(f"run written to {out}")
     return 0
+
+
+def _train_with_precision(args: argparse.Namespace, config, out) -> dict:
+    from pathlib import Path
+
+    from ..engine import write_run
+    from ..errors import ConfigError
+    from ..precision import PrecisionPolicy
+    from ..precision.training import train_with_policy
+    from ..rundir import StagedRunDir
+
+    if args.precision.endswith(".toml"):
+        if not Path(args.precision).is_file():
+            raise ConfigError(f"--precision {args.precision}: file not found; give a TOML file or a policy string")
+        policy = PrecisionPolicy.from_toml(args.precision)
+    else:
+        policy = PrecisionPolicy.parse(args.precision)
+    with StagedRunDir(out, overwrite=args.overwrite) as staging:
+        net, metrics = train_with_policy(config, policy, mode=args.precision_mode, progress=not args.no_progress)
+        write_run(staging, config, net, metrics)
+    return metrics

@@ -16,6 +16,16 @@ from typing import Any
 from .errors import NeurohebbError
 
 
+def make_output_dir(path: str | Path) -> Path:
+    """Create an output folder (and parents), or fail with one line naming the fix."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeurohebbError(f"cannot create output directory {out}: {exc.strerror}; choose a writable --out") from None
+    return out
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

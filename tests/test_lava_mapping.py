@@ -135,7 +135,7 @@ def _net(**layer) -> HebbNetwork:
         ({"layers": [{"kind": "linear", "out_channels": 8, "batchnorm": False, "activation": "softmax"}] * 2},
          "exactly one soft-WTA layer"),
         ({"batchnorm": True}, "batchnorm"),
-        ({"activation": "triangle"}, "softmax activation only"),
+        ({"activation": "triangle"}, "--wta currents"),
         ({"bias": True}, "learned prior"),
     ],
 )
@@ -169,3 +169,24 @@ def test_currents_mode_recovers_u_exactly_and_lava_agrees():
     lava_run, _ = run_lava(net, IMAGES, "fixed_pt")
     np.testing.assert_array_equal(lava_run.readout_v, twin.readout_v)
     assert lava_run.predictions.tolist() == [0, 1]
+
+
+def test_currents_mode_applies_the_layers_own_activation_on_the_host():
+    """A Triangle layer deploys in currents mode: the host turns the integrated currents back into
+    u and applies Triangle and the readout exactly as the torch model does."""
+    from neurohebb.backends.lava.mapping import map_network
+
+    net = _net(activation="triangle", activation_param=1.0)
+    check_supported(net, "currents")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        net.blocks[0].layer.weight.copy_(torch.randn(net.blocks[0].layer.weight.shape, generator=gen) * 0.1)
+        net.readout.weight.normal_(generator=gen)
+    images = torch.randint(0, 256, (20, 64), generator=gen, dtype=torch.uint8).numpy()
+    lnet = map_network(net, images, WTACircuit(wta="currents", steps=16))
+    assert lnet.summary()["activation"] == "triangle"
+    x = torch.from_numpy(images).double() / 255.0
+    u = x @ net.blocks[0].layer.weight.double().t()
+    v = u.numpy() / (lnet.ff.unit / lnet.circuit.steps)  # the potentials a float-point integrator reaches
+    expected = net.double().eval().classify(net.blocks[0].activate(u)).detach().numpy()
+    np.testing.assert_allclose(lnet.host_logits(v, fixed=False), expected, rtol=1e-9, atol=1e-9)

@@ -43,3 +43,17 @@ def default_run_dir(preset: str, seed: int) -> Path:
 
 def print_metrics(metrics: dict, keys=("test_accuracy", "unsup_seconds", "readout_seconds", "total_seconds", "device")) -> None:
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
+
+
+def policy_from_arg(text: str, flag: str):
+    """A precision policy from a CLI value: a policy string, or a TOML file with [precision]."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..precision import PrecisionPolicy
+
+    if text.endswith(".toml"):
+        if not Path(text).is_file():
+            raise ConfigError(f"{flag} {text}: file not found; give a TOML file or a policy string")
+        return PrecisionPolicy.from_toml(text)
+    return PrecisionPolicy.parse(text)

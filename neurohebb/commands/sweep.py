@@ -60,19 +60,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..precision.sweep import SweepPlan, format_summary, run_sweep
-    from ._common import config_from_args
-
-    from pathlib import Path
-
-    from ..precision import PrecisionPolicy
+    from ._common import config_from_args, policy_from_arg
 
     config = config_from_args(args)
-    if args.policy.endswith(".toml"):
-        if not Path(args.policy).is_file():
-            raise ConfigError(f"--policy {args.policy}: file not found; give a TOML file or a policy string")
-        base_policy = PrecisionPolicy.from_toml(args.policy)
-    else:
-        base_policy = PrecisionPolicy.parse(args.policy)
+    base_policy = policy_from_arg(args.policy, "--policy")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     plan = SweepPlan(

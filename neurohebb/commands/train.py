@@ -36,20 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_with_precision(args: argparse.Namespace, config, out) -> dict:
-    from pathlib import Path
-
     from ..engine import write_run
-    from ..errors import ConfigError
-    from ..precision import PrecisionPolicy
     from ..precision.training import train_with_policy
     from ..rundir import StagedRunDir
+    from ._common import policy_from_arg
 
-    if args.precision.endswith(".toml"):
-        if not Path(args.precision).is_file():
-            raise ConfigError(f"--precision {args.precision}: file not found; give a TOML file or a policy string")
-        policy = PrecisionPolicy.from_toml(args.precision)
-    else:
-        policy = PrecisionPolicy.parse(args.precision)
+    policy = policy_from_arg(args.precision, "--precision")
     with StagedRunDir(out, overwrite=args.overwrite) as staging:
         net, metrics = train_with_policy(config, policy, mode=args.precision_mode, progress=not args.no_progress)
         write_run(staging, config, net, metrics)

@@ -152,7 +152,7 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         raise ConfigError(f"calibration images must be >= 1, got {calibration}")
     require_lava()  # fail fast, before loading data
     config, net = load_run(run_dir)
-    check_supported(net)
+    check_supported(net, wta)
     wta_circuit = WTACircuit(steps=steps, coding=coding, spikes_target=spikes_target, inhibition=inhibition, seed=seed,
                              wta=wta)
     if dataset is None:
@@ -206,14 +206,10 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         metrics["emulation_counts_identical"] = bool(np.array_equal(twin.counts, run.counts))
         metrics["emulation_potentials_identical"] = bool(np.array_equal(twin.readout_v, run.readout_v))
     if out_dir is not None:
-        from ...rundir import write_json_atomic
+        from ...rundir import make_output_dir, write_json_atomic
         from .plots import plot_raster
 
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create output directory {out}: {exc.strerror}; choose a writable --out") from None
+        out = make_output_dir(out_dir)
         plot_raster(x_test[0], lnet, run, out / "raster.png", label=int(y_test[0]), model_label=int(model_pred[0]))
         write_json_atomic(out / "metrics.json", metrics)
     return metrics

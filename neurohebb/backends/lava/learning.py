@@ -159,8 +159,6 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
               traces: str | TraceConfig | None = None, t_epoch: int = 1, num_weight_bits: int = 8,
               data_dir: str | None = None, seed: int = 0, calibration: int = 1000, out_dir=None, dataset=None) -> dict:
     """On-chip learning from a run directory's layer on its first ``samples`` training images."""
-    from pathlib import Path
-
     from ...engine import load_run
     from .mapping import WTACircuit, check_supported, map_arrays
 
@@ -186,12 +184,8 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     result.update(run_dir=str(run_dir), dataset=dataset.name, traces=traces.__dict__, t_epoch=t_epoch,
                   rng_seed=seed, lava_version=require_lava().version, mapping=lnet.summary())
     if out_dir is not None:
-        from ...rundir import write_json_atomic
+        from ...rundir import make_output_dir, write_json_atomic
 
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create output directory {out}: {exc.strerror}; choose a writable --out") from None
+        out = make_output_dir(out_dir)
         write_json_atomic(out / "learning.json", result)
     return result

@@ -118,7 +118,8 @@ class LavaNetwork:
     readout_float: np.ndarray | None
     calibration: dict = field(default_factory=dict)
     # currents mode: the model's own activation and readout, applied on the host
-    beta: float = 1.0  # softmax inverse temperature of the layer's activation
+    beta: float = 1.0  # the activation's parameter (softmax: inverse temperature; triangle: power)
+    activation: str = "softmax"  # the layer's activation, applied on the host in currents mode
     host_readout: tuple[np.ndarray, np.ndarray] | None = None  # (R [C, K], b [C]) in float
 
     def currents_to_u(self, v: np.ndarray, fixed: bool) -> np.ndarray:
@@ -128,11 +129,19 @@ class LavaNetwork:
         return np.asarray(v, dtype=np.float64) * scale
 
     def host_logits(self, v: np.ndarray, fixed: bool) -> np.ndarray:
-        """currents mode: softmax(beta * u) and the trained readout, computed on the host."""
+        """currents mode: the layer's activation (softmax(beta * u), or e.g. Triangle) and the
+        trained readout, computed on the host."""
         u = self.currents_to_u(v, fixed)
-        z = self.beta * (u - u.max(axis=1, keepdims=True))
-        y = np.exp(z)
-        y /= y.sum(axis=1, keepdims=True)
+        if self.activation == "softmax":
+            z = self.beta * (u - u.max(axis=1, keepdims=True))
+            y = np.exp(z)
+            y /= y.sum(axis=1, keepdims=True)
+        else:
+            import torch
+
+            from ...activations import block_activation
+
+            y = block_activation(torch.from_numpy(u), self.activation, self.beta, dim=1).numpy()
         r, b = self.host_readout
         return y @ r.T + b
 
@@ -178,7 +187,8 @@ class LavaNetwork:
             "inh_exp": int(self.inh_exp),
             "circuit": asdict(self.circuit),
             "calibration": self.calibration,
-            "softmax_beta": self.beta,
+            "activation": self.activation,
+            "activation_param": self.beta,
         }
 
 
@@ -186,7 +196,7 @@ class LavaNetwork:
 # What can be mapped
 
 
-def check_supported(net) -> None:
+def check_supported(net, wta: str = "spiking") -> None:
     """Raise `UnsupportedNetwork` naming the first layer/option the mapping cannot express."""
     blocks = list(net.blocks)
     if len(blocks) != 1:
@@ -205,9 +215,10 @@ def check_supported(net) -> None:
     if cfg.batchnorm:
         raise UnsupportedNetwork("layers.0.batchnorm = true is not supported by the Lava mapping (input spikes cannot be "
                                  "mean-centred); train with --set layers.0.batchnorm=false")
-    if cfg.activation != "softmax":
-        raise UnsupportedNetwork(f"layers.0.activation = {cfg.activation!r}: the Lava WTA circuit stands for a softmax "
-                                 "activation only; train with --set layers.0.activation=softmax")
+    if cfg.activation != "softmax" and wta != "currents":
+        raise UnsupportedNetwork(f"layers.0.activation = {cfg.activation!r}: the spiking Lava WTA circuit stands for a softmax "
+                                 "activation only; deploy with --wta currents (the activation then runs on the host) "
+                                 "or train with --set layers.0.activation=softmax")
     if getattr(blocks[0].layer, "bias", None) is not None:
         raise UnsupportedNetwork("layers.0.bias = true (the learned prior) is not supported: a Loihi neuron bias also "
                                  "acts in the silent steps between samples; train with --set layers.0.bias=false")
@@ -269,16 +280,18 @@ def _as_numpy(t) -> np.ndarray:
 def map_network(net, calibration_images: np.ndarray, circuit: WTACircuit = WTACircuit(), num_weight_bits: int = 8,
                 readout_weight_bits: int = 8) -> LavaNetwork:
     """Describe ``net`` as a Lava circuit; ``calibration_images`` (uint8, training images) set the threshold."""
-    check_supported(net)
+    check_supported(net, circuit.wta)
     readout_w = _as_numpy(net.readout.weight)
     readout_b = _as_numpy(net.readout.bias) if net.readout.bias is not None else np.zeros(readout_w.shape[0])
+    cfg = net.blocks[0].cfg
     return map_arrays(_as_numpy(net.blocks[0].layer.weight), calibration_images, circuit, num_weight_bits,
-                      readout_w, readout_b, readout_weight_bits, beta=float(net.blocks[0].cfg.activation_param))
+                      readout_w, readout_b, readout_weight_bits, beta=float(cfg.activation_param),
+                      activation=cfg.activation)
 
 
 def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircuit = WTACircuit(),
                num_weight_bits: int = 8, readout_w: np.ndarray | None = None, readout_b: np.ndarray | None = None,
-               readout_weight_bits: int = 8, beta: float = 1.0) -> LavaNetwork:
+               readout_weight_bits: int = 8, beta: float = 1.0, activation: str = "softmax") -> LavaNetwork:
     """The circuit for a weight matrix [K, I] (and optionally a readout [C, K] + bias [C])."""
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 2:
@@ -293,7 +306,7 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
     counts = spike_counts(images, circuit.steps).astype(np.float64)  # [N, I]
     drive = counts @ ff.weights.astype(np.float64).T  # [N, K]: sum over the sample
     if circuit.wta == "currents":
-        return _map_currents(w, ff, drive, images, circuit, readout_w, readout_b, beta)
+        return _map_currents(w, ff, drive, images, circuit, readout_w, readout_b, beta, activation)
     per_step = drive.max(axis=1) / circuit.steps
     typical = float(np.median(per_step))
     if not typical > 0:
@@ -336,7 +349,7 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
 
 
 def _map_currents(w, ff: LoihiWeights, drive: np.ndarray, images: np.ndarray, circuit: WTACircuit,
-                  readout_w, readout_b, beta: float) -> LavaNetwork:
+                  readout_w, readout_b, beta: float, activation: str = "softmax") -> LavaNetwork:
     """Integrators instead of a WTA: the largest weight_exp whose summed drive over a sample (with
     a 2x margin over the calibration images) stays inside Loihi's 24-bit potential."""
     if readout_w is None:
@@ -351,7 +364,7 @@ def _map_currents(w, ff: LoihiWeights, drive: np.ndarray, images: np.ndarray, ci
         "max_step_drive": _max_step_drive(images[: min(len(images), 64)], ff, circuit),
     }
     return LavaNetwork(ff, None, READOUT_VTH, 0, 0, circuit, ff_float=w / ff.unit, readout_float=None,
-                       calibration=calibration, beta=float(beta),
+                       calibration=calibration, beta=float(beta), activation=activation,
                        host_readout=(np.asarray(readout_w, dtype=np.float64), bias))
 
 

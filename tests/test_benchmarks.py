@@ -15,7 +15,7 @@ def test_softhebb_speed_harness_compares_modes(tmp_path):
            "--train-subset", "200", "--test-subset", "100", "--set", "readout.epochs=2",
            "--set", "layers.0.out_channels=8", "--set", "layers.1.out_channels=16",
            "--quant", "weight=m8:stochastic,update=s16.14:stochastic", "--json", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "reference / fast, total wall time" in done.stdout
     data = json.loads(out.read_text())

@@ -36,12 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_like_interrupt() -> None:
+    """Turn SIGTERM (a `kill`, a job scheduler's time limit) into KeyboardInterrupt, so staged run
+    directories are cleaned up and finished sweep points kept, as with Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _terminate_like_interrupt()
     try:
         result = args.func(args)
     except NeurohebbError as exc:

@@ -127,3 +127,22 @@ def test_train_under_a_precision_policy_writes_a_quantised_run(tmp_path):
     bad = run_cli("train", "--preset", "digits", "--precision", "weight=s40.2", "--out", str(tmp_path / "bad"))
     assert_one_line_error(bad, "1 to 32 bits")
     assert not (tmp_path / "bad").exists()
+
+
+def test_sigterm_leaves_no_partial_run_directory(tmp_path):
+    """A killed run (SIGTERM, as a scheduler sends) cleans its staging folder like Ctrl-C does."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "neurohebb", "train", "--preset", "digits", "--set", "readout.epochs=100000",
+                             "--no-progress", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".run.staging-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".run.staging-*")), "the run never started staging"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not out.exists() and not list(tmp_path.glob(".run.staging-*"))

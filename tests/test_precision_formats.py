@@ -142,3 +142,15 @@ def test_integer_shift_matches_float_rounding(rounding):
     q_int = shift_round(v, 4, rounding, torch.Generator().manual_seed(5))
     q_flt = quantize_codes(v.double() / 16, NumberFormat(True, 32, 0), rounding, generator=torch.Generator().manual_seed(5)).codes
     assert torch.equal(q_int.double(), q_flt)
+
+
+@pytest.mark.parametrize("fmt", ["s8.5", "m6"])
+def test_quantize_codes_leaves_its_input_alone_unless_told(fmt):
+    from neurohebb.precision import NumberFormat, quantize_codes
+
+    x = torch.linspace(-1.3, 1.7, 101, dtype=torch.float64)
+    before = x.clone()
+    kept = quantize_codes(x, NumberFormat.parse(fmt), "stochastic", generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)
+    given = quantize_codes(x, NumberFormat.parse(fmt), "stochastic", generator=torch.Generator().manual_seed(0), inplace=True)
+    assert torch.equal(given.codes, kept.codes) and given.exponent == kept.exponent

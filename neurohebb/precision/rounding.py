@@ -191,7 +191,7 @@ def quantize_codes(
         exponent = -fmt.frac_bits
     # exact: a power-of-two scaling (a fresh tensor we may overwrite, unless the caller gave
     # its own float64 tensor away with inplace=True)
-    y = xd.mul_(2.0 ** -exponent) if inplace and xd is x else xd * (2.0 ** -exponent)
+    y = xd.mul_(2.0 ** -exponent) if inplace and x.dtype == torch.float64 else xd * (2.0 ** -exponent)
     q = round_scaled(y, rounding, generator, inplace=True)
     if bounded:
         # the exponent was chosen so that max|x| <= qmax * 2**e, and rounding to an integer never

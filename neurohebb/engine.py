@@ -232,8 +232,13 @@ def train(
     return train_pipeline(config, progress, quantizer, dataset)
 
 
-def train_pipeline(config: RunConfig, progress: bool, quantizer: Quantizer | None, dataset,
-           hebbian_context: Callable[[HebbNetwork], ContextManager[Any]] | None = None) -> tuple[HebbNetwork, dict[str, Any]]:
+def train_pipeline(
+    config: RunConfig,
+    progress: bool,
+    quantizer: Quantizer | None,
+    dataset,
+    hebbian_context: Callable[[HebbNetwork], ContextManager[Any]] | None = None,
+) -> tuple[HebbNetwork, dict[str, Any]]:
     """The whole pipeline. `hebbian_context(net)`, if given, wraps the Hebbian phase only (how
     `neurohebb.precision` routes plasticity through its engines without a copy of this code)."""
     t0 = time.perf_counter()

@@ -66,7 +66,7 @@ def flops_per_image(net: HebbNetwork, image_shape: tuple[int, ...], device: torc
     net.eval()
     with torch.no_grad():
         for block in net.blocks:
-            u = block.layer(block.normalize(x) if hasattr(block, "normalize") else x)
+            u = block.layer(block.normalize(x))
             w = block.layer.weight
             f = 2.0 * u[0].numel() * w[0].numel()  # every output value is a fan-in-long dot product
             forward += f

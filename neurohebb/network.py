@@ -5,14 +5,13 @@ Checkpoints hold only tensors and plain data (the resolved config as a dict) and
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import activations
+from .atomic import replace_atomically
 from .config import LayerConfig, RunConfig, config_from_dict
 from .errors import NeurohebbError
 from .layers import Quantizer, SoftWTAConv2d, SoftWTALayer, SoftWTALinear
@@ -116,14 +115,7 @@ def save_checkpoint(net: HebbNetwork, path: str | Path) -> None:
         "num_classes": net.readout.out_features,
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HebbNetwork:

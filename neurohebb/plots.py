@@ -6,12 +6,13 @@ is skipped with a warning instead.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .atomic import replace_atomically
 
 
 def _pyplot():
@@ -27,13 +28,9 @@ def _pyplot():
 
 
 def savefig_atomic(fig, path: str | Path, **kwargs) -> None:
+    """Write a figure so that an interrupted save never leaves a truncated PNG behind."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, **kwargs), suffix=path.suffix or ".png")
 
 
 def receptive_field_images(weight: torch.Tensor, input_shape: tuple[int, int, int], max_fields: int = 100) -> np.ndarray:

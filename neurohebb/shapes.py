@@ -53,6 +53,21 @@ class BlockShape:
         return out
 
 
+def conv_output_size(height: int, width: int, kernel: int, padding: int, stride: int, where: str) -> tuple[int, int]:
+    """Output (height, width) of a reflect-padded convolution.
+
+    Why a check here: torch's reflect padding fails deep inside a run (or a backend's unrolling
+    silently mirrors the wrong pixel) when padding >= size; `where` names the layer for the error.
+    """
+    if padding >= height or padding >= width:
+        raise ConfigError(f"{where}: reflect padding {padding} is too large for a {height}x{width} input (it needs padding < size)")
+    out_h = (height + 2 * padding - kernel) // stride + 1
+    out_w = (width + 2 * padding - kernel) // stride + 1
+    if out_h < 1 or out_w < 1:
+        raise ConfigError(f"{where}: a {kernel}x{kernel} kernel does not fit a {height}x{width} input with padding {padding}")
+    return out_h, out_w
+
+
 def _pool_size(size: int, layer: LayerConfig) -> int:
     if layer.pool == "none":
         return size
@@ -70,13 +85,8 @@ def describe(layers: list[LayerConfig], input_shape: tuple[int, int, int]) -> li
             conv_out = (layer.out_channels, 1, 1)
             out = conv_out
         else:
-            k, p, s = layer.kernel_size, layer.padding, layer.stride
-            if p >= h or p >= w:
-                raise ConfigError(f"layers.{i}.padding={p} is too large for a {h}x{w} input (reflect padding needs padding < size)")
-            oh = (h + 2 * p - k) // s + 1
-            ow = (w + 2 * p - k) // s + 1
-            if oh < 1 or ow < 1:
-                raise ConfigError(f"layers.{i}: kernel_size {k} does not fit a {h}x{w} input")
+            k = layer.kernel_size
+            oh, ow = conv_output_size(h, w, k, layer.padding, layer.stride, where=f"layers.{i}")
             fan_in = c * k * k
             conv_out = (layer.out_channels, oh, ow)
             ph, pw = _pool_size(oh, layer), _pool_size(ow, layer)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from http.client import HTTPException
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
+from ..atomic import replace_atomically
 from ..errors import DataError
 from .registry import get_spec
 
@@ -82,10 +82,9 @@ def _fetch_once(url: str, dest: Path, md5: str, progress: bool, timeout: float) 
 
     from .. import __version__
 
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    def stream_and_check(tmp: Path) -> None:
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             request = Request(url, headers={"User-Agent": f"neurohebb/{__version__}"})
             with urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) mirrors or a user-given base URL
                 length = response.headers.get("Content-Length")
@@ -97,12 +96,10 @@ def _fetch_once(url: str, dest: Path, md5: str, progress: bool, timeout: float) 
                         bar.update(len(chunk))
         if digest.hexdigest() != md5:
             raise _Failed(f"checksum mismatch (md5 {digest.hexdigest()}, expected {md5})")
-        os.replace(tmp_name, dest)
+
+    try:
+        replace_atomically(dest, stream_and_check, suffix=".part")
     except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, _Failed):
             raise
         if isinstance(exc, HTTPError):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import LayerConfig, RunConfig
 from ..errors import ConfigError
-from ..shapes import DATASET_SHAPES, describe
+from ..shapes import DATASET_SHAPES, conv_output_size, describe
 
 # Rules whose post-synaptic activity comes from a competition across the layer's channels.
 COMPETITIVE_RULES = ("softhebb", "softhebb-anti", "hard-wta")
@@ -112,10 +112,7 @@ def conv_layer(
     cfg: LayerConfig | None = None,
 ) -> LayerSpec:
     c, h, w = input_shape
-    oh = (h + 2 * padding - kernel_size) // stride + 1
-    ow = (w + 2 * padding - kernel_size) // stride + 1
-    if oh < 1 or ow < 1:
-        raise ConfigError(f"layer {name}: kernel {kernel_size} does not fit a {h}x{w} input")
+    oh, ow = conv_output_size(h, w, kernel_size, padding, stride, where=f"layer {name}")
     return LayerSpec(name, "conv", tuple(input_shape), channels, oh, ow, c * kernel_size * kernel_size, rule,
                      kernel_size, stride, padding, cfg)
 

@@ -6,10 +6,10 @@ atomically (temp file, then rename).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..plots import savefig_atomic
 
 
 def _utilisation(layer: dict[str, Any], chip_neurons: int | None) -> tuple[float, float]:
@@ -78,12 +78,5 @@ def save_report_figure(report: dict[str, Any], path: str | Path) -> Path:
     """Draw and write the PNG atomically; returns the path."""
     path = Path(path)
     fig = draw(report)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    savefig_atomic(fig, path, dpi=120)
     return path

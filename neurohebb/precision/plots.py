@@ -1,10 +1,10 @@
 """Figures of a precision sweep (matplotlib, Agg backend, written atomically)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..plots import savefig_atomic
 
 
 def _figure():
@@ -17,14 +17,7 @@ def _figure():
 
 
 def _save(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    savefig_atomic(fig, path, dpi=130, bbox_inches="tight")
 
 
 def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title: str = "") -> None:

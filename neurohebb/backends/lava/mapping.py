@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ...errors import ConfigError, NeurohebbError
+from ...shapes import conv_output_size
 from .encoding import check_coding, spike_counts
 from .weights import LoihiWeights, to_loihi
 
@@ -241,12 +242,9 @@ def unroll_conv(weight: np.ndarray, input_shape: tuple[int, int, int], padding: 
     c, h, wd = input_shape
     if c != cin:
         raise ConfigError(f"conv weights expect {cin} input channels, the input has {c}")
-    if padding >= h or padding >= wd:
-        raise ConfigError(f"reflect padding {padding} needs an input larger than {padding}, got {h}x{wd}")
-    oh = (h + 2 * padding - kh) // stride + 1
-    ow = (wd + 2 * padding - kw) // stride + 1
-    if oh < 1 or ow < 1:
-        raise ConfigError(f"a {kh}x{kw} kernel does not fit a {h}x{wd} input with padding {padding}")
+    if kh != kw:
+        raise ConfigError(f"conv kernels must be square, got {kh}x{kw}")
+    oh, ow = conv_output_size(h, wd, kh, padding, stride, where="conv layer")
 
     def reflect(i: np.ndarray, n: int) -> np.ndarray:
         i = np.abs(i)

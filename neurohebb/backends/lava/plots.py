@@ -1,11 +1,11 @@
 """The deployment's figure: one sample's spikes through the circuit (input, WTA, readout)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ...plots import savefig_atomic
 
 from .emulate import CircuitRun
 from .encoding import encode
@@ -68,14 +68,7 @@ def _finish(fig, net: LavaNetwork, path) -> None:
     fig.suptitle(f"Lava deployment: {net.num_inputs} inputs -> {net.num_neurons} {middle} -> {net.num_classes} classes, "
                  f"{c.steps} steps, {c.coding} code")
     fig.tight_layout()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        savefig_atomic(fig, path, dpi=110)
     finally:
         plt.close(fig)

@@ -53,18 +53,20 @@ class BlockShape:
         return out
 
 
-def conv_output_size(height: int, width: int, kernel: int, padding: int, stride: int, where: str) -> tuple[int, int]:
-    """Output (height, width) of a reflect-padded convolution.
+def conv_output_size(height: int, width: int, kernel: int | tuple[int, int], padding: int, stride: int,
+                     where: str) -> tuple[int, int]:
+    """Output (height, width) of a reflect-padded convolution (`kernel`: size or (kh, kw)).
 
     Why a check here: torch's reflect padding fails deep inside a run (or a backend's unrolling
     silently mirrors the wrong pixel) when padding >= size; `where` names the layer for the error.
     """
     if padding >= height or padding >= width:
         raise ConfigError(f"{where}: reflect padding {padding} is too large for a {height}x{width} input (it needs padding < size)")
-    out_h = (height + 2 * padding - kernel) // stride + 1
-    out_w = (width + 2 * padding - kernel) // stride + 1
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    out_h = (height + 2 * padding - kh) // stride + 1
+    out_w = (width + 2 * padding - kw) // stride + 1
     if out_h < 1 or out_w < 1:
-        raise ConfigError(f"{where}: a {kernel}x{kernel} kernel does not fit a {height}x{width} input with padding {padding}")
+        raise ConfigError(f"{where}: a {kh}x{kw} kernel does not fit a {height}x{width} input with padding {padding}")
     return out_h, out_w
 
 

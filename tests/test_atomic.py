@@ -37,7 +37,8 @@ def test_temp_file_keeps_the_suffix(tmp_path):
 
 @pytest.mark.parametrize(
     "size, kernel, padding, stride, expected",
-    [((32, 32), 5, 2, 1, (32, 32)), ((28, 20), 3, 0, 1, (26, 18)), ((7, 7), 3, 1, 2, (4, 4)), ((5, 5), 5, 0, 1, (1, 1))],
+    [((32, 32), 5, 2, 1, (32, 32)), ((28, 20), 3, 0, 1, (26, 18)), ((7, 7), 3, 1, 2, (4, 4)), ((5, 5), 5, 0, 1, (1, 1)),
+     ((10, 10), (3, 5), 1, 1, (10, 8))],
 )
 def test_conv_output_size_matches_the_formula(size, kernel, padding, stride, expected):
     assert conv_output_size(*size, kernel, padding, stride, where="t") == expected

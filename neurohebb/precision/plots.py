@@ -16,10 +16,6 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    savefig_atomic(fig, path, dpi=130, bbox_inches="tight")
-
-
 def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Accuracy against weight bits: one line per (rounding, update bits) of on-chip learning,
     post-training quantisation dashed, float32 as a band; error bars are the std over seeds."""
@@ -58,7 +54,7 @@ def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="best")
-    _save(fig, path)
+    savefig_atomic(fig, path, dpi=130, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -97,5 +93,5 @@ def plot_diagnostics_vs_bits(rows: list[dict[str, Any]], path: str | Path, title
     axes[0].legend(fontsize=8)
     fig.suptitle(f"layer 0 diagnostics. {title}", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    savefig_atomic(fig, path, dpi=130, bbox_inches="tight")
     plt.close(fig)

@@ -242,9 +242,7 @@ def unroll_conv(weight: np.ndarray, input_shape: tuple[int, int, int], padding: 
     c, h, wd = input_shape
     if c != cin:
         raise ConfigError(f"conv weights expect {cin} input channels, the input has {c}")
-    if kh != kw:
-        raise ConfigError(f"conv kernels must be square, got {kh}x{kw}")
-    oh, ow = conv_output_size(h, wd, kh, padding, stride, where="conv layer")
+    oh, ow = conv_output_size(h, wd, (kh, kw), padding, stride, where="conv layer")
 
     def reflect(i: np.ndarray, n: int) -> np.ndarray:
         i = np.abs(i)

@@ -28,3 +28,19 @@ def test_softhebb_speed_harness_compares_modes(tmp_path):
         assert row["hebbian_tflops"] > 0
     assert data["matmul_tflops"] > 0
     assert data["ratios"]["reference_over_fast_total"] > 0
+
+
+def test_hebbian_kernels_alternatives_compute_the_same_values():
+    """The kernel leads are only leads if they give the engine's numbers: the weight-gradient
+    correlation must match `rules.conv_correlation`, and pooling before the Triangle must equal
+    pooling after it, for every block of the presets."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "hebbian_kernels.py"), "--batch", "2", "--repeats", "1", "--threads", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines() if " block " in line]
+    assert len(rows) == 6
+    for cols in rows:
+        rel_diff = float(cols[6])  # name (3 words), corr conv, corr wgrad, ratio, rel diff, ...
+        assert rel_diff < 1e-5
+        if len(cols) > 7:  # max-pooled blocks: the two orders agree bit for bit
+            assert cols[-1] == "True"

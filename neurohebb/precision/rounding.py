@@ -189,9 +189,10 @@ def quantize_codes(
         bounded = math.isfinite(max_abs)
     else:
         exponent = -fmt.frac_bits
-    # exact: a power-of-two scaling (a fresh tensor we may overwrite, unless the caller gave
-    # its own float64 tensor away with inplace=True)
-    y = xd.mul_(2.0 ** -exponent) if inplace and x.dtype == torch.float64 else xd * (2.0 ** -exponent)
+    # exact: a power-of-two scaling, in place when xd is ours to overwrite: a converted copy of a
+    # non-float64 x, or the caller's own float64 tensor given away with inplace=True
+    owned = inplace or x.dtype != torch.float64
+    y = xd.mul_(2.0 ** -exponent) if owned else xd * (2.0 ** -exponent)
     q = round_scaled(y, rounding, generator, inplace=True)
     if bounded:
         # the exponent was chosen so that max|x| <= qmax * 2**e, and rounding to an integer never

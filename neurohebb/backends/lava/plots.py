@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 
 from ...plots import savefig_atomic
-
 from .emulate import CircuitRun
 from .encoding import encode
 from .mapping import ACT_SHIFT, LavaNetwork

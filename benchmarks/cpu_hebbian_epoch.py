@@ -53,23 +53,21 @@ def matmul_floor(x: torch.Tensor, k: int, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def hebbian_epoch(x: torch.Tensor, overrides: list[str], quantizer=None) -> float:
+def hebbian_epoch(x: torch.Tensor, overrides: list[str]) -> float:
     config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
     init_gen, order_gen = seeded_generators(0)
     net = HebbNetwork(config, generator=init_gen)
-    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False, quantizer=quantizer)
+    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
 
 
 def quantised_epoch(x: torch.Tensor, overrides: list[str], policy: str) -> float:
     """The same epoch through the fake-quant engine the sweep uses (exact float64 datapath)."""
-    from neurohebb.precision.training import make_engine
+    from neurohebb.steps import make_step
 
     config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
     init_gen, order_gen = seeded_generators(0)
-    net = HebbNetwork(config, generator=init_gen)
-    engine = make_engine(policy, "fake-quant", seed=0, stats_every=10)
-    with engine.installed(net):
-        return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+    net = HebbNetwork(config, generator=init_gen, step=make_step(policy, "fake-quant", seed=0, stats_every=10))
+    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
 
 
 def main() -> int:

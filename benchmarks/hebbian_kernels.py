@@ -83,14 +83,14 @@ def fake_quant_profile(images: int) -> None:
     from neurohebb.config import resolve_config
     from neurohebb.engine import hebbian_phase, seeded_generators
     from neurohebb.network import HebbNetwork
-    from neurohebb.precision.training import make_engine
+    from neurohebb.steps import make_step
 
     x = torch.randint(0, 256, (images, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     config = resolve_config("mnist-mlp", device="cpu")
     init_gen, order_gen = seeded_generators(0)
-    net = HebbNetwork(config, generator=init_gen)
-    engine = make_engine("weight=m8:stochastic,update=s16.14:stochastic", "fake-quant", seed=0, device="cpu", stats_every=10)
-    with engine.installed(net), torch.profiler.profile() as prof:
+    step = make_step("weight=m8:stochastic,update=s16.14:stochastic", "fake-quant", seed=0, device="cpu", stats_every=10)
+    net = HebbNetwork(config, generator=init_gen, step=step)
+    with torch.profiler.profile() as prof:
         hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
     print(f"\nfake-quant Hebbian epoch, mnist-mlp, {images} random images, m8 + s16.14 stochastic:")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))

@@ -42,12 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir is None and not (run_dir / "checkpoint.pt").is_file():
         from neurohebb.config import resolve_config
         from neurohebb.engine import train
-        from neurohebb.precision.quantizer import PolicyQuantizer
-
-        config = resolve_config("mnist-mlp", seed=args.seed, data__data_dir=args.data_dir)
-        quantizer = PolicyQuantizer(args.policy, seed=args.seed)
-        _, train_metrics = train(config, run_dir, progress=True, quantizer=quantizer)
-        train_metrics["precision_policy"] = str(quantizer.policy)
+        config = resolve_config("mnist-mlp", seed=args.seed, data__data_dir=args.data_dir,
+                                precision={"policy": args.policy})
+        _, train_metrics = train(config, run_dir, progress=True)
+        train_metrics["precision_policy"] = config.precision.policy
         (out / "train_metrics.json").write_text(json.dumps(train_metrics, indent=2) + "\n")
         print(f"trained {run_dir}: test accuracy {train_metrics['test_accuracy']:.2f} % (all 10000 test images)")
     metrics = deploy_run(run_dir, samples=args.samples, steps=args.steps, tag=args.tag, coding=args.coding,

@@ -16,7 +16,9 @@ import torch
 
 from neurohebb.config import LayerConfig
 from neurohebb.layers import SoftWTALinear
-from neurohebb.precision import FakeQuantEngine, IntegerEngine
+from neurohebb.steps import Float32Step
+from neurohebb.steps.fakequant import FakeQuantEngine
+from neurohebb.steps.integer import IntegerEngine
 
 CHIP = "input=u9.8,post=u16.16,lr=u16.16,weight=m8:stochastic,update=s16.14:stochastic"
 POLICIES = [
@@ -53,18 +55,18 @@ def main() -> None:
 
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.steps} steps per row")
     print(f"{'engine':<12} {'policy':<78} {'ms/step':>8}")
-    core = layer(args.device)
-    core.learn(batches[0])
+    core, float_step = layer(args.device), Float32Step()
+    float_step.step(core, batches[0])
     sync(args.device)
     t = time.perf_counter()
     for b in batches[1:args.steps + 1]:
-        core.learn(b)
+        float_step.step(core, b)
     sync(args.device)
     print(f"{'core':<12} {'float32 (the engine rule)':<78} {(time.perf_counter() - t) / args.steps * 1e3:>8.1f}")
     for mode, policy in POLICIES:
         lay = layer(args.device)
         engine = (FakeQuantEngine if mode == "fake-quant" else IntegerEngine)(policy, seed=0, device=args.device)
-        engine.attach_layer(lay)
+        engine.attach(lay, 0)
         engine.step(lay, batches[0])
         sync(args.device)
         t = time.perf_counter()
@@ -77,7 +79,7 @@ def main() -> None:
     for cls in (FakeQuantEngine, IntegerEngine):
         lay = layer(args.device)
         engine = cls(CHIP, seed=7, device=args.device)
-        engine.attach_layer(lay)
+        engine.attach(lay, 0)
         for b in batches[:args.agree_steps]:
             engine.step(lay, b)
         weights[engine.mode] = engine.weight_values(lay)

@@ -120,19 +120,13 @@ def run_once(mode: str, args, seed: int, dataset, device: torch.device, quant: s
         x_train, x_test = x_train.to(device), x_test.to(device)
         sync(device)
     init_gen, order_gen = seeded_generators(seed)
-    net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen).to(device)
+    from neurohebb.steps import make_step
+
+    step = make_step(quant, "fake-quant", seed=seed, device=device, stats_every=args.stats_every)
+    net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen, step=step).to(device)
     row["data_s"] = time.perf_counter() - t
 
-    engine = None
-    if quant is not None:
-        from neurohebb.precision.training import make_engine
-
-        engine = make_engine(quant, "fake-quant", seed=seed, device=device, stats_every=args.stats_every)
-    if engine is not None:
-        with engine.installed(net):
-            row["hebbian_s"] = hebbian_phase(net, x_train, config, device, order_gen, progress=False)
-    else:
-        row["hebbian_s"] = hebbian_phase(net, x_train, config, device, order_gen, progress=False)
+    row["hebbian_s"] = hebbian_phase(net, x_train, config, device, order_gen, progress=False)
     fwd, heb = flops_per_image(net, tuple(x_train.shape[1:]), device)
     row["hebbian_images_per_s"] = x_train.shape[0] * config.hebbian.epochs / row["hebbian_s"]
     row["hebbian_tflops"] = heb * x_train.shape[0] * config.hebbian.epochs / row["hebbian_s"] / 1e12

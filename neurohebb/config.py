@@ -123,6 +123,41 @@ class ReadoutConfig:
             raise ConfigError(f"readout.lr must be > 0, got {self.lr}")
 
 
+PRECISION_MODES = ("fake-quant", "integer")
+
+
+@dataclass
+class PrecisionConfig:
+    """The arithmetic of the Hebbian phase: a precision policy and the engine that runs it.
+
+    `policy` is the compact policy string (`neurohebb.precision.policy`), "float32" for plain
+    float training; `mode` picks the exact fake-quant or the bit-exact integer engine (they
+    agree bit for bit); `stats_every` samples the stalled-synapse statistics on every n-th step.
+    Part of the run, so `config.toml` and the checkpoint reproduce a quantised run exactly.
+    """
+
+    policy: str = "float32"
+    mode: str = "fake-quant"
+    stats_every: int = 10
+
+    def validate(self) -> None:
+        from .precision.policy import PrecisionPolicy
+
+        _check_choice("precision.mode", self.mode, PRECISION_MODES)
+        if self.stats_every < 1:
+            raise ConfigError(f"precision.stats_every must be >= 1, got {self.stats_every}")
+        if not str(self.policy).strip():
+            raise ConfigError("precision.policy is empty; give float32 or e.g. 'weight=m8:stochastic'")
+        try:
+            self.policy = str(PrecisionPolicy.parse(self.policy))  # canonical, complete form
+        except ConfigError as exc:
+            raise ConfigError(f"precision.policy: {exc}") from None
+
+    @property
+    def is_float(self) -> bool:
+        return self.policy == "float32"
+
+
 @dataclass
 class RunConfig:
     preset: str = "custom"
@@ -132,6 +167,7 @@ class RunConfig:
     layers: list[LayerConfig] = field(default_factory=list)
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
 
     def validate(self) -> "RunConfig":
         if not self.layers:
@@ -141,6 +177,7 @@ class RunConfig:
         self.data.validate()
         self.hebbian.validate()
         self.readout.validate()
+        self.precision.validate()
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         return self
@@ -214,8 +251,29 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def precision_table(table: Any) -> dict[str, Any]:
+    """A `[precision]` table in canonical form: {policy, mode, stats_every}.
+
+    Why: a policy may be written as one string (`policy = "weight=m8:stochastic"`) or role by role
+    (`weight = "m8:stochastic"`, `norm = "pow2"`, the policy file format); both mean the same run.
+    """
+    from .precision.policy import ROLES, PrecisionPolicy
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"precision must be a table, got {table!r}")
+    roles = {k: v for k, v in table.items() if k in ROLES or k == "norm"}
+    rest = {k: v for k, v in table.items() if k not in roles}
+    if roles:
+        if "policy" in rest:
+            raise ConfigError("precision: give either policy = \"...\" or per-role keys (weight, update, ...), not both")
+        rest["policy"] = str(PrecisionPolicy.from_dict(roles))
+    return rest
+
+
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Build and validate a RunConfig from nested plain data."""
+    if isinstance(data, dict) and "precision" in data:
+        data = {**data, "precision": precision_table(data["precision"])}
     return _build(RunConfig, data, "").validate()
 
 
@@ -302,11 +360,16 @@ def resolve_config(
         data["preset"] = preset
     if config_file:
         data = merge(data, load_toml_dict(config_file))
+    if isinstance(data.get("precision"), dict):  # one canonical form before CLI fields merge in
+        data["precision"] = precision_table(data["precision"])
     for text in overrides or []:
         data = merge(data, parse_override(text))
     for dotted, value in fields_.items():
         if value is not None:
-            data = merge(data, parse_override_value(dotted, value))
+            if dotted == "precision":  # a whole [precision] table (from --precision)
+                data = merge(data, {"precision": precision_table(value)})
+            else:
+                data = merge(data, parse_override_value(dotted, value))
     return config_from_dict(data)
 
 

@@ -9,13 +9,12 @@ of the readout's compute.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -23,11 +22,11 @@ from .progress import tqdm
 
 from .config import RunConfig, config_from_dict, load_toml_dict
 from .errors import NeurohebbError
-from .layers import Quantizer
 from .readout import LinearReadoutAdam
 from .network import HebbNetwork, load_checkpoint, save_checkpoint
 from .rules import neuron_norms
 from .rundir import StagedRunDir, write_json_atomic, write_text_atomic
+from .steps import PlasticityStep, make_step
 
 FEATURE_BATCH = 500
 
@@ -82,7 +81,6 @@ def hebbian_phase(
     device: torch.device,
     order_generator: torch.Generator,
     progress: bool = True,
-    quantizer: Quantizer | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> float:
     """Unsupervised plasticity over the training images; returns wall seconds.
@@ -110,7 +108,7 @@ def hebbian_phase(
                 with torch.no_grad():
                     for i, block in enumerate(net.blocks[: last + 1]):
                         if i in stage:
-                            x = block.learn(x, quantizer, propagate=i < last)
+                            x = net.learn_block(i, x, propagate=i < last)
                         else:
                             block.eval()
                             x = block(x)
@@ -207,7 +205,7 @@ def load_data_for(config: RunConfig):
     return load_dataset(dc.dataset, dc.data_dir, download=dc.download, train_subset=dc.train_subset, test_subset=dc.test_subset)
 
 
-def _as_tensors(dataset) -> tuple[torch.Tensor, ...]:
+def dataset_tensors(dataset) -> tuple[torch.Tensor, ...]:
     arrays = (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
 
@@ -217,8 +215,8 @@ def train(
     out_dir: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
-    quantizer: Quantizer | None = None,
     dataset=None,
+    step: PlasticityStep | None = None,
 ) -> tuple[HebbNetwork, dict[str, Any]]:
     """Train a network end to end and, if `out_dir` is given, write a complete run directory.
 
@@ -226,31 +224,37 @@ def train(
     """
     if out_dir is not None:
         with StagedRunDir(out_dir, overwrite=overwrite) as staging:
-            net, metrics = train_pipeline(config, progress, quantizer, dataset)
+            net, metrics = train_pipeline(config, progress, dataset, step)
             write_run(staging, config, net, metrics)
         return net, metrics
-    return train_pipeline(config, progress, quantizer, dataset)
+    return train_pipeline(config, progress, dataset, step)
+
+
+def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
+    """The plasticity step a run's `[precision]` table asks for; its stochastic rounding is
+    seeded with the run's seed (its own stream: init and data order do not move with it)."""
+    pc = config.precision
+    return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every)
 
 
 def train_pipeline(
     config: RunConfig,
-    progress: bool,
-    quantizer: Quantizer | None,
-    dataset,
-    hebbian_context: Callable[[HebbNetwork], ContextManager[Any]] | None = None,
+    progress: bool = True,
+    dataset=None,
+    step: PlasticityStep | None = None,
 ) -> tuple[HebbNetwork, dict[str, Any]]:
-    """The whole pipeline. `hebbian_context(net)`, if given, wraps the Hebbian phase only (how
-    `neurohebb.precision` routes plasticity through its engines without a copy of this code)."""
+    """The whole pipeline: data, Hebbian phase with the run's plasticity step (`step`, by default
+    the one `config.precision` names), features, readout, evaluation."""
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     dataset = dataset if dataset is not None else load_data_for(config)
-    x_train, y_train, x_test, y_test = _as_tensors(dataset)
+    x_train, y_train, x_test, y_test = dataset_tensors(dataset)
     init_gen, order_gen = seeded_generators(config.seed)
-    net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen).to(device)
+    step = step if step is not None else step_for(config, device)
+    net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen, step=step).to(device)
     t_data = time.perf_counter() - t0
 
-    with (hebbian_context(net) if hebbian_context is not None else contextlib.nullcontext()):
-        unsup_seconds = hebbian_phase(net, x_train, config, device, order_gen, progress, quantizer)
+    unsup_seconds = hebbian_phase(net, x_train, config, device, order_gen, progress)
 
     t1 = time.perf_counter()
     train_features = extract_features(net, x_train, device, progress, "train features")
@@ -283,6 +287,9 @@ def train_pipeline(
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "threads": torch.get_num_threads(),
+        "policy": config.precision.policy,
+        "mode": step.mode,
+        "diagnostics": step.diagnostics(),
     }
     return net, metrics
 

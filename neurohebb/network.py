@@ -14,7 +14,8 @@ from . import activations
 from .atomic import replace_atomically
 from .config import LayerConfig, RunConfig, config_from_dict
 from .errors import NeurohebbError
-from .layers import Quantizer, SoftWTAConv2d, SoftWTALayer, SoftWTALinear
+from .layers import SoftWTAConv2d, SoftWTALayer, SoftWTALinear
+from .steps import Float32Step, PlasticityStep
 from .shapes import DATASET_SHAPES, describe
 
 CHECKPOINT_FORMAT = "neurohebb-checkpoint-v1"
@@ -56,17 +57,23 @@ class HebbBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.layer(self.normalize(x)))
 
-    def learn(self, x: torch.Tensor, quantizer: Quantizer | None = None, propagate: bool = True) -> torch.Tensor | None:
+    def learn(self, x: torch.Tensor, step: PlasticityStep, propagate: bool = True) -> torch.Tensor | None:
         """Plasticity step on this block's input; returns the block's output for the next block
         (skipped with `propagate=False`: the last block's output is not needed while learning)."""
-        u = self.layer.learn(self.normalize(x), quantizer)
+        u = step.step(self.layer, self.normalize(x))
         return self.activate(u) if propagate else None
 
 
 class HebbNetwork(nn.Module):
-    """Hebbian feature blocks plus a linear readout trained with labels."""
+    """Hebbian feature blocks plus a linear readout trained with labels.
 
-    def __init__(self, config: RunConfig, num_classes: int = 10, generator: torch.Generator | None = None):
+    `step` is the arithmetic every plastic layer learns with (float32 when omitted; see
+    `neurohebb.steps.make_step` for a run's precision policy). It is attached to each plastic
+    layer here, once: a quantised step rounds the initial weights to its format at this point.
+    """
+
+    def __init__(self, config: RunConfig, num_classes: int = 10, generator: torch.Generator | None = None,
+                 step: PlasticityStep | None = None):
         super().__init__()
         self.config = config
         input_shape = DATASET_SHAPES[config.data.dataset]
@@ -77,6 +84,14 @@ class HebbNetwork(nn.Module):
         self.feature_size = self.shapes[-1].output_size
         self.dropout = nn.Dropout(config.readout.dropout)
         self.readout = nn.Linear(self.feature_size, num_classes)
+        self.step = step if step is not None else Float32Step()
+        for i, block in enumerate(self.blocks):
+            if block.layer.plastic:
+                self.step.attach(block.layer, i)
+
+    def learn_block(self, index: int, x: torch.Tensor, propagate: bool = True) -> torch.Tensor | None:
+        """One plasticity step of block `index` with the network's step (see `HebbBlock.learn`)."""
+        return self.blocks[index].learn(x, self.step, propagate)
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:

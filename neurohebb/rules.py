@@ -74,6 +74,14 @@ def adaptive_lr(w: torch.Tensor, eta: float, power: float = 0.5) -> torch.Tensor
     return eta * ((neuron_norms(w) - 1.0).abs() + 1e-10) ** power
 
 
+def layer_learning_rate(w: torch.Tensor, cfg) -> torch.Tensor:
+    """Per-neuron rate [K] of a layer under its configured schedule (`cfg`: a `LayerConfig`),
+    in the dtype and on the device of `w`: the one place the schedule is written."""
+    if cfg.lr_schedule == "norm-adaptive":
+        return adaptive_lr(w, cfg.lr, cfg.lr_power)
+    return torch.full((w.shape[0],), float(cfg.lr), dtype=w.dtype, device=w.device)
+
+
 def bias_update(y: torch.Tensor, bias: torch.Tensor, t_invert: float) -> torch.Tensor:
     """Update of the learned log-prior b_k of a soft-WTA linear layer.
 

@@ -10,10 +10,11 @@ from neurohebb.errors import ConfigError, NeurohebbError
 from neurohebb.layers import SoftWTAConv2d, SoftWTALinear
 from neurohebb.network import HebbNetwork
 from neurohebb.precision import NumberFormat, quantize
-from neurohebb.precision.fakequant import FakeQuantEngine
-from neurohebb.precision.integer import IntegerEngine
-from neurohebb.precision.quantizer import PolicyQuantizer
+from neurohebb import activations, rules
 from neurohebb.precision.training import post_training_quantize
+from neurohebb.steps import Float32Step, make_step
+from neurohebb.steps.fakequant import FakeQuantEngine
+from neurohebb.steps.integer import IntegerEngine
 
 FULL = "input=u9.8:{r},post=s16.15:{r},update=s16.14:{r},lr=u16.16:{r},weight={w}:{r},norm={n}"
 
@@ -32,7 +33,7 @@ def _conv() -> SoftWTAConv2d:
 def _run(engine_cls, policy, make, data, seed=3):
     layer = make()
     engine = engine_cls(policy, seed=seed)
-    engine.attach_layer(layer)
+    engine.attach(layer, 0)
     us = [engine.step(layer, data[s:s + 5]) for s in range(0, len(data), 5)]
     return engine, layer, us
 
@@ -81,11 +82,8 @@ def test_engines_agree_on_a_multilayer_network_through_the_hebbian_phase():
     policy = FULL.format(r="stochastic", w="m8", n="max")
     weights = []
     for cls in (FakeQuantEngine, IntegerEngine):
-        net = HebbNetwork(config, generator=torch.Generator().manual_seed(0))
-        engine = cls(policy, seed=11)
-        with engine.installed(net):
-            hebbian_phase(net, x, config, torch.device("cpu"), torch.Generator().manual_seed(5), progress=False)
-        assert all(type(b.layer).__name__ == "SoftWTAConv2d" for b in net.blocks)  # wrapper removed
+        net = HebbNetwork(config, generator=torch.Generator().manual_seed(0), step=cls(policy, seed=11))
+        hebbian_phase(net, x, config, torch.device("cpu"), torch.Generator().manual_seed(5), progress=False)
         weights.append([b.layer.weight.clone() for b in net.blocks])
     for a, b in zip(*weights):
         assert torch.equal(a, b)
@@ -96,15 +94,15 @@ def test_float_policy_reproduces_the_core_float_rule():
     g = torch.Generator().manual_seed(2)
     data = torch.rand(30, 20, generator=g)
     fe, fl, _ = _run(FakeQuantEngine, "float32", _linear, data)
-    core = _linear()
+    core, step = _linear(), Float32Step()
     for s in range(0, 30, 5):
-        core.learn(data[s:s + 5])
+        step.step(core, data[s:s + 5])
     assert torch.allclose(fe.weight_values(fl).float(), core.weight, atol=1e-5, rtol=1e-5)
     conv_data = torch.randn(10, 2, 6, 6, generator=g)
     fe, fl, _ = _run(FakeQuantEngine, "float32", _conv, conv_data)
     core = _conv()
     for s in range(0, 10, 5):
-        core.learn(conv_data[s:s + 5])
+        step.step(core, conv_data[s:s + 5])
     assert torch.allclose(fe.weight_values(fl).float(), core.weight, atol=1e-4, rtol=1e-5)
 
 
@@ -137,7 +135,7 @@ def test_saturation_is_counted_at_both_ends():
     layer = _linear(radius=20.0)  # weights ~ N(0, 4.5^2): far outside s4.3's [-1, 0.875]
     w0 = layer.weight.clone()
     engine = FakeQuantEngine("weight=s4.3")
-    engine.attach_layer(layer)
+    engine.attach(layer, 0)
     d = engine.diagnostics()[0]["saturation"]["weight"]
     assert d["below"] == int((w0 < -1.0 - 1 / 16).sum()) and d["above"] == int((w0 > 0.875 + 1 / 16).sum())
     assert d["below"] > 0 and d["above"] > 0
@@ -152,36 +150,110 @@ def test_integer_engine_reports_datapath_overflow():
     policy = "input=u32.31,post=s32.31,update=s32.30,lr=u32.32,weight=s32.30"
     layer = _linear()
     engine = IntegerEngine(policy)
-    engine.attach_layer(layer)
+    engine.attach(layer, 0)
     with pytest.raises(NeurohebbError, match="integer datapath overflow in u = W x"):
         engine.step(layer, torch.rand(5, 20))
 
 
 def test_learned_bias_is_refused_with_a_fix():
     with pytest.raises(ConfigError, match="bias = false"):
-        FakeQuantEngine("weight=s8.7").attach_layer(_linear(bias=True))
+        FakeQuantEngine("weight=s8.7").attach(_linear(bias=True), 0)
 
 
-def test_policy_quantizer_hooks_the_core_layer():
-    data = torch.rand(20, 20, generator=torch.Generator().manual_seed(4))
-    plain, hooked = _linear(), _linear()
-    q = PolicyQuantizer("float32")
-    for s in range(0, 20, 5):
-        plain.learn(data[s:s + 5])
-        hooked.learn(data[s:s + 5], q)
-    # a float policy is transparent (float32 BLAS may differ in the last bit between two buffers)
-    assert torch.allclose(plain.weight, hooked.weight, rtol=0, atol=1e-6)
-    assert q.diagnostics()[0]["saturation"] == {}
+def _datapath_reference(layer, policy_weight: str, norm: str, batches) -> torch.Tensor:
+    """The datapath of `steps.datapath` written out by hand for a linear layer whose only
+    quantised role is the weight (so steps 1, 3, 5, 8 and 9 do not round)."""
+    cfg = layer.cfg
+    w = quantize(layer.weight.double(), policy_weight)  # initial weights rounded once
+    for x in batches:
+        x = x.double().reshape(x.shape[0], -1)
+        u = x @ w.t()
+        y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
+        dw = y.t() @ x - (y * u).sum(0)[:, None] * w
+        m = float(dw.abs().max())
+        if norm == "max":
+            dw = dw / m
+        else:  # the smallest power of two at or above max|dW|
+            s = 0
+            while 2.0 ** s < m:
+                s += 1
+            while 2.0 ** (s - 1) >= m:
+                s -= 1
+            dw = dw * 2.0 ** -s
+        lr = rules.adaptive_lr(w, cfg.lr, cfg.lr_power)
+        w = quantize(w + lr[:, None] * dw, policy_weight)
+    return w
 
-    layer = _linear(radius=1.0, lr=0.01, lr_schedule="constant")
-    q = PolicyQuantizer("weight=s4.2,update=s16.14:stochastic", seed=1)
-    for s in range(0, 20, 5):
-        layer.learn(data[s:s + 5], q)
-    codes = layer.weight.double() * 4
-    assert torch.equal(codes, codes.round())  # on the s4.2 grid
-    (d,) = q.diagnostics()
-    assert d["steps"] == 4 and d["stalled_fraction"] == 1.0 and d["weight_shape"] == [12, 20]
-    assert d["saturation"]["update"]["elements"] == 4 * 12 * 20
+
+@pytest.mark.parametrize("norm", ["max", "pow2"])
+def test_the_drift_case_weight_s8_7_norm_pow2_matches_the_written_datapath(norm):
+    """The case that drifted between the old role hook and the engine (`weight=s8.7,norm=pow2`,
+    three steps): the network's installed step, the engine alone and the hand-written datapath
+    give the same weights; pow2 really differs from max (the hook used to ignore it)."""
+    data = torch.rand(15, 20, generator=torch.Generator().manual_seed(7))
+    batches = [data[s:s + 5] for s in range(0, 15, 5)]
+    policy = f"weight=s8.7,norm={norm}"
+    ref = _datapath_reference(_linear(radius=1.0), "s8.7", norm, batches)
+    engine, layer, _ = _run(FakeQuantEngine, policy, lambda: _linear(radius=1.0), data)
+    assert torch.equal(engine.weight_values(layer), ref)
+    config = resolve_config("mnist-mlp", overrides=["layers.0.out_channels=12", "layers.0.init_radius=1.0",
+                                                     "layers.0.lr_power=0.5", f"precision.policy=\"{policy}\""])
+    config.data.dataset = "digits"  # 8x8 inputs: a 64-wide layer (only the geometry changes)
+    net = HebbNetwork(config, generator=torch.Generator().manual_seed(0),
+                      step=make_step(config.precision.policy, config.precision.mode, seed=3))
+    w0 = net.blocks[0].layer.weight.clone()
+    wide = [torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    for x in wide:
+        net.learn_block(0, x, propagate=False)
+    layer = SoftWTALinear(64, config.layers[0])
+    layer.weight.copy_(w0)  # the rounded initial weights the network started from
+    assert torch.equal(net.step.weight_values(net.blocks[0].layer), _datapath_reference(layer, "s8.7", norm, wide))
+    if norm == "pow2":
+        assert not torch.equal(ref, _datapath_reference(_linear(radius=1.0), "s8.7", "max", batches))
+
+
+STEP_POLICIES = [  # every policy field: roles, roundings, overflow, norm, shared-exponent and fixed weights
+    "weight=s8.5:nearest,input=u9.8:nearest,post=s16.15:nearest,update=s16.14:nearest,lr=u16.16:nearest,norm=max",
+    "weight=m8:stochastic,input=u9.8:stochastic,post=s16.15:stochastic,update=s16.14:stochastic,lr=u16.16:stochastic,norm=pow2",
+    "weight=s6.3:truncate:wrap,input=u9.8:floor,post=s16.15:truncate,update=s16.14:floor,lr=u16.16:nearest,norm=pow2",
+    "weight=m6:floor,input=u8.8:stochastic,post=u16.16:nearest,update=s12.10:stochastic:wrap,lr=u16.16:truncate,norm=max",
+]
+
+
+@pytest.mark.parametrize("policy", STEP_POLICIES)
+@pytest.mark.parametrize("make", [_linear, _conv], ids=["linear", "conv"])
+def test_make_step_engines_agree_bit_for_bit_from_initial_rounding_on(policy, make):
+    """fake-quant = integer under every policy field, through `make_step` (the only way a run
+    gets a step), including the initial rounding and the stochastic draws' order."""
+    g = torch.Generator().manual_seed(9)
+    data = torch.rand(20, 20, generator=g) if make is _linear else torch.randn(10, 2, 6, 6, generator=g)
+    out = {}
+    for mode in ("fake-quant", "integer"):
+        layer, step = make(), make_step(policy, mode, seed=4)
+        step.attach(layer, 0)
+        w_init = layer.weight.clone()
+        us = [step.step(layer, data[s:s + 5]) for s in range(0, len(data), 5)]
+        out[mode] = (w_init, us, step.weight_values(layer), step.diagnostics()[0]["saturation"])
+    (wf, uf, vf, sf), (wi, ui, vi, si) = out["fake-quant"], out["integer"]
+    assert torch.equal(wf, wi) and not torch.equal(wf, make().weight)  # initial weights were rounded
+    assert all(torch.equal(a, b) for a, b in zip(uf, ui))
+    assert torch.equal(vf, vi) and sf == si
+
+
+@pytest.mark.parametrize("make", [_linear, _conv], ids=["linear", "conv"])
+def test_every_step_under_the_all_float_policy_is_the_float32_step(make):
+    g = torch.Generator().manual_seed(10)
+    data = torch.rand(20, 20, generator=g) if make is _linear else torch.randn(10, 2, 6, 6, generator=g)
+    assert isinstance(make_step("float32", "fake-quant"), Float32Step)
+    ref_layer, ref = make(), Float32Step()
+    for s in range(0, len(data), 5):
+        ref.step(ref_layer, data[s:s + 5])
+    layer = make()
+    engine = FakeQuantEngine("float32", seed=0)  # the datapath with every role float (float64)
+    engine.attach(layer, 0)
+    for s in range(0, len(data), 5):
+        engine.step(layer, data[s:s + 5])
+    assert torch.allclose(engine.weight_values(layer).float(), ref_layer.weight, atol=1e-5, rtol=1e-5)
 
 
 def test_post_training_quantisation_rounds_a_copy():
@@ -204,7 +276,7 @@ def test_sampled_statistics_keep_the_weights_and_the_saturation_counts():
         for cls in (FakeQuantEngine, IntegerEngine):
             layer = _linear()
             engine = cls(policy, seed=5, stats_every=every)
-            engine.attach_layer(layer)
+            engine.attach(layer, 0)
             for s in range(0, 40, 5):
                 engine.step(layer, data[s:s + 5])
             results[every, cls.mode] = (engine.weight_values(layer), engine.diagnostics()[0])

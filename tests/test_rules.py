@@ -92,12 +92,27 @@ def test_fused_float_step_equals_the_explicit_role_by_role_step(kind, rule, sche
                       lr_schedule=schedule, normalize_update=normalize, init_radius=3.0)
     make = (lambda: SoftWTALinear(12, cfg, torch.Generator().manual_seed(0))) if kind == "linear" else \
         (lambda: SoftWTAConv2d(2, cfg, torch.Generator().manual_seed(0)))
+    from neurohebb import activations
+    from neurohebb.steps import Float32Step
+
     fused, explicit = make(), make()
     x = torch.rand(4, 2, 3, 2) if kind == "linear" else torch.rand(4, 2, 5, 5)
-    identity = lambda role, t: t  # noqa: E731 - forces the role-by-role path
+    step = Float32Step()
     for _ in range(3):
-        u_f = fused.learn(x)
-        u_e = explicit.learn(x, identity)
+        u_f = step.step(fused, x)
+        # the rule written out term by term (rules.py), as the papers state it
+        x_pre = explicit.pre(x)
+        u_e = explicit(x)
+        y = activations.post_synaptic(u_e, rule, cfg.t_invert, dim=1)
+        if kind == "linear":
+            dw = rules.linear_update(x_pre, u_e, y, explicit.weight)
+        else:
+            dw = rules.conv_update(x_pre, u_e, y, explicit.weight, cfg.stride)
+        if normalize:
+            dw = rules.normalize_update(dw)
+        lr = rules.adaptive_lr(explicit.weight, cfg.lr, cfg.lr_power) if schedule == "norm-adaptive" \
+            else torch.full((6,), cfg.lr)
+        explicit.weight.add_(lr.reshape(-1, *([1] * (dw.dim() - 1))) * dw)
         assert torch.allclose(u_f, u_e, atol=1e-5)
     assert torch.allclose(fused.weight, explicit.weight, atol=1e-5, rtol=1e-5)
     assert not torch.equal(fused.weight, make().weight)

@@ -19,6 +19,42 @@ def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | 
     parser.add_argument("--test-subset", type=int, metavar="N", help="use only the first N test images")
 
 
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    """--precision / --precision-mode: shorthand for the run's [precision] table."""
+    parser.add_argument("--precision", metavar="POLICY",
+                        help="train the Hebbian phase in a chip's number formats (SoftHebb's own algorithm, quantised; "
+                             "not the chip's learning engine), e.g. 'weight=m8:stochastic,update=s16.14:stochastic', "
+                             "or a TOML file with a [precision] table; the same as [precision] in --config (default float32)")
+    parser.add_argument("--precision-mode", choices=("fake-quant", "integer"), default=None,
+                        help="fake-quant (exact float64 values, fast; default) or integer (bit-exact int64 engine); they agree exactly")
+
+
+def precision_arg(text: str, flag: str) -> dict:
+    """A [precision] table from a CLI value: a policy string, or a TOML file holding one.
+
+    The one parser of --precision (train, feasibility) and --policy (sweep)."""
+    from ..config import load_toml_dict, precision_table
+    from ..errors import ConfigError
+
+    if text.endswith(".toml"):
+        if not Path(text).is_file():
+            raise ConfigError(f"{flag} {text}: file not found; give a TOML file or a policy string")
+        data = load_toml_dict(text)
+        return precision_table(data.get("precision", data))
+    if not text.strip():
+        raise ConfigError(f"{flag} is empty; give float32 or a policy such as 'weight=m8:stochastic'")
+    return {"policy": text}
+
+
+def precision_overrides(args: argparse.Namespace) -> dict:
+    """The [precision] table that --precision / --precision-mode stand for (empty when absent)."""
+    text = getattr(args, "precision", None)
+    table = precision_arg(text, "--precision") if text is not None else {}
+    if getattr(args, "precision_mode", None):
+        table["mode"] = args.precision_mode
+    return table
+
+
 def config_from_args(args: argparse.Namespace):
     from ..config import resolve_config
     from ..errors import ConfigError
@@ -29,6 +65,7 @@ def config_from_args(args: argparse.Namespace):
         args.preset,
         args.config,
         args.overrides,
+        precision=precision_overrides(args) or None,
         seed=args.seed,
         device=args.device,
         data__data_dir=args.data_dir,
@@ -43,17 +80,3 @@ def default_run_dir(preset: str, seed: int) -> Path:
 
 def print_metrics(metrics: dict, keys=("test_accuracy", "unsup_seconds", "readout_seconds", "total_seconds", "device")) -> None:
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
-
-
-def policy_from_arg(text: str, flag: str):
-    """A precision policy from a CLI value: a policy string, or a TOML file with [precision]."""
-    from pathlib import Path
-
-    from ..errors import ConfigError
-    from ..precision import PrecisionPolicy
-
-    if text.endswith(".toml"):
-        if not Path(text).is_file():
-            raise ConfigError(f"{flag} {text}: file not found; give a TOML file or a policy string")
-        return PrecisionPolicy.from_toml(text)
-    return PrecisionPolicy.parse(text)

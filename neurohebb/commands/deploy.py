@@ -63,11 +63,35 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=32, metavar="T", help="time steps per sample (default 32)")
     p.add_argument("--coding", choices=("rate", "poisson", "ttfs"), default="rate",
                    help="input spike code (default rate: deterministic regular trains)")
-    p.add_argument("--weight-bits", type=int, default=8, metavar="B", help="num_weight_bits of the synapses (default 8)")
+    p.add_argument("--weight-bits", type=int, default=None, metavar="B",
+                   help="num_weight_bits of the synapses (default: the run's trained weight format, e.g. 8 for "
+                        "weight=m8; 8 for a float-trained run); a value that differs from training is warned about")
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's, or ../shared/data)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Poisson code and the learning rule (default 0)")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/deploy-lava-<tag or learn>)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def weight_bits_for(run_dir: str, requested: int | None) -> int:
+    """Lava's num_weight_bits for a run: its trained weight format unless overridden.
+
+    Why: a run trained under `weight=m6` deployed with 8-bit synapses silently measures another
+    network; the format is part of the run (`[precision]` in its config.toml).
+    """
+    import sys
+
+    from ..config import config_from_dict, load_toml_dict
+    from ..precision import PrecisionPolicy
+
+    path = Path(run_dir) / "config.toml"
+    fmt = PrecisionPolicy.parse(config_from_dict(load_toml_dict(path)).precision.policy).weight.fmt if path.is_file() else None
+    trained = None if fmt is None or fmt.is_float else (fmt.bits if fmt.kind == "shared_exp" else None)
+    if requested is None:
+        return trained or 8
+    if trained is not None and requested != trained:
+        print(f"warning: --weight-bits {requested} differs from the run's trained weight format {fmt} "
+              f"({trained} bits); the deployed synapses are not the trained ones", file=sys.stderr)
+    return requested
 
 
 def _missing_target(parser: argparse.ArgumentParser) -> int:
@@ -81,7 +105,8 @@ def run_inference(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / f"deploy-lava-{args.tag}"
     metrics = deploy_run(
         args.run_dir, samples=args.samples, steps=args.steps, tag=args.tag, out_dir=out, coding=args.coding,
-        spikes_target=args.spikes_target, inhibition=args.inhibition, num_weight_bits=args.weight_bits,
+        spikes_target=args.spikes_target, inhibition=args.inhibition,
+        num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits),
         data_dir=args.data_dir, seed=args.seed, calibration=args.calibration, progress=not args.no_progress,
         check_emulation=not args.no_emulation_check, wta=args.wta,
     )
@@ -98,7 +123,7 @@ def run_learning(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "deploy-lava-learn"
     result = learn_run(
         args.run_dir, samples=args.samples, steps=args.steps, coding=args.coding, rule=args.rule,
-        traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=args.weight_bits, data_dir=args.data_dir, seed=args.seed, out_dir=out,
+        traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits), data_dir=args.data_dir, seed=args.seed, out_dir=out,
     )
     print(json.dumps({k: result[k] for k in ("identical", "max_abs_difference", "samples", "post_spikes",
                                              "synapses_changed", "lava_seconds")}, indent=2))

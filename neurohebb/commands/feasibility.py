@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     chips.add_argument("--chip-file", action="append", default=[], metavar="FILE.toml", help="your own chip description (see hardware/_template.toml; repeatable)")
     chips.add_argument("--all-chips", action="store_true", help="every known chip (the default when no chip is named)")
     chips.add_argument("--list-chips", action="store_true", help="list the known chips and exit")
-    p.add_argument("--precision", metavar="SPEC", help="precision policy, e.g. 'weight=s8.7,post=u7.7', or a TOML file (default float32)")
+    p.add_argument("--precision", metavar="SPEC", help="precision policy, e.g. 'weight=s8.7,post=u7.7', or a TOML file (default: the run's or config's [precision])")
     p.add_argument("--time-steps", type=int, default=32, metavar="T", help="time steps per sample for rate coding (default 32)")
     p.add_argument("--samples", type=int, default=64, metavar="N", help="test images used to measure activity (default 64)")
     p.add_argument("--activity", type=float, metavar="RATE", help="skip measuring: every input and neuron spikes with probability RATE per step")
@@ -51,12 +51,21 @@ def _chips(args: argparse.Namespace):
     return chosen
 
 
-def _policy(spec: str | None):
-    from ..precision import PrecisionPolicy
+def _policy(spec: str | None, config):
+    """--precision, else the policy the network was trained with (its config's [precision])."""
+    import sys
 
-    if spec and spec.endswith(".toml"):
-        return PrecisionPolicy.from_toml(spec)
-    return PrecisionPolicy.parse(spec)
+    from ..precision import PrecisionPolicy
+    from ._common import precision_arg
+
+    trained = PrecisionPolicy.parse(config.precision.policy)
+    if spec is None:
+        return trained
+    policy = PrecisionPolicy.parse(precision_arg(spec, "--precision").get("policy", "float32"))
+    if not trained.is_float and policy != trained:
+        print(f"warning: --precision {policy} differs from the policy the network was trained with ({trained})",
+              file=sys.stderr)
+    return policy
 
 
 def _list_chips() -> int:
@@ -100,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         name = config.preset
     chips = _chips(args)
-    policy = _policy(args.precision)
+    policy = _policy(args.precision, config)
     report = analyse_config(
         config, chips, policy, net=net, data_dir=args.data_dir, samples=args.samples, activity_rate=args.activity,
         seed=config.seed, time_steps=args.time_steps, wta=not args.no_wta_circuit, network=name,

@@ -60,10 +60,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..precision.sweep import SweepPlan, format_summary, run_sweep
-    from ._common import config_from_args, policy_from_arg
+    from ..precision import PrecisionPolicy
+    from ._common import config_from_args, precision_arg
 
     config = config_from_args(args)
-    base_policy = policy_from_arg(args.policy, "--policy")
+    table = precision_arg(args.policy, "--policy")
+    if "mode" in table or "stats_every" in table:
+        raise ConfigError(f"--policy {args.policy}: give the engine with --mode and the sampling with --stats-every")
+    base_policy = PrecisionPolicy.parse(table.get("policy", "float32"))
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     plan = SweepPlan(

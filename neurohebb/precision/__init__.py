@@ -5,23 +5,19 @@ integer learning engines, and their diagnostics.
 rest of the project (STPN, Lava mapping, sweeps) uses. Modules:
 
 - ``formats``, ``rounding``, ``policy``: what a chip's numbers are and how values become them;
-- ``datapath``: the quantised SoftHebb step, written down once; ``fakequant`` and ``integer``
-  execute it (bit-identically); ``quantizer``: a policy as the core layers' hook;
+- the quantised SoftHebb step itself (written down once, run by the fake-quant and integer
+  engines) lives with the other plasticity steps in :mod:`neurohebb.steps`;
 - ``diagnostics``: saturation, stalled updates, weight histograms;
 - ``training``: train / post-training-quantise a network under a policy;
 - ``sweep`` and ``plots``: ``neurohebb sweep``.
 """
 from __future__ import annotations
 
-from .fakequant import FakeQuantEngine
 from .formats import NumberFormat
-from .integer import IntegerEngine
 from .policy import NORMS, ROLES, PrecisionPolicy, RoleSpec
-from .quantizer import PolicyQuantizer
 from .rounding import OVERFLOWS, ROUNDINGS, Quantized, quantize, quantize_codes, shift_round
 
 __all__ = [
     "NumberFormat", "PrecisionPolicy", "RoleSpec", "ROLES", "NORMS", "ROUNDINGS", "OVERFLOWS",
     "Quantized", "quantize", "quantize_codes", "shift_round",
-    "PolicyQuantizer", "FakeQuantEngine", "IntegerEngine",
 ]

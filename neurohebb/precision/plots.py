@@ -17,7 +17,7 @@ def _figure():
 
 
 def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """Accuracy against weight bits: one line per (rounding, update bits) of on-chip learning,
+    """Accuracy against weight bits: one line per (rounding, update bits) of SoftHebb trained in the chip's number formats,
     post-training quantisation dashed, float32 as a band; error bars are the std over seeds."""
     plt = _figure()
     path = Path(path)
@@ -44,7 +44,7 @@ def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title
             label, style = "post-training quantisation (nearest)", dict(ls="--", marker="s", color="gray")
         else:
             ub = "float update" if update_bits is None else f"{update_bits}-bit update"
-            label = f"learning on chip, {rounding}" + (f", {ub}" if n_updates > 1 or update_bits is None else f" ({ub})")
+            label = f"SoftHebb in chip formats, {rounding}" + (f", {ub}" if n_updates > 1 or update_bits is None else f" ({ub})")
             style = dict(marker="o")
         ax.errorbar(x, y, yerr=e, capsize=3, label=label, **style)
     ax.set_xlabel("weight bits")

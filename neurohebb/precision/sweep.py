@@ -33,7 +33,7 @@ from ..errors import ConfigError, NeurohebbError
 from .formats import NumberFormat
 from .policy import PrecisionPolicy, RoleSpec
 from .rounding import check_rounding
-from .training import MODES
+from ..steps import QUANTISED_MODES as MODES
 
 WEIGHT_FORMATS = ("shared", "fixed")
 POINT_VERSION = 1
@@ -221,10 +221,10 @@ def run_sweep(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run every unfinished point of `plan` into `out_dir`; returns the rebuilt results."""
-    from ..engine import evaluate, load_data_for
+    from ..engine import dataset_tensors, evaluate, load_data_for
     from ..network import load_checkpoint, save_checkpoint
     from ..rundir import write_json_atomic
-    from .training import dataset_tensors, post_training_quantize, train_with_policy
+    from .training import post_training_quantize, train_with_policy
 
     out = Path(out_dir)
     try:
@@ -275,7 +275,7 @@ def run_sweep(
                 metrics["stats_every"] = plan.stats_every
                 mode = plan.mode
             if plan.keep_runs and point.kind != "ptq":
-                _write_point_run(out / "runs" / point.key, config, net, metrics)
+                _write_point_run(out / "runs" / point.key, net.config, net, metrics)
             metrics["point_seconds"] = round(time.perf_counter() - t0, 3)
             write_json_atomic(out / "points" / f"{point.key}.json", _point_record(point, metrics, mode))
             log(f"sweep: [{n}/{len(todo)}] {point.key}: {metrics['test_accuracy']:.2f} % ({metrics['point_seconds']:.0f} s)")

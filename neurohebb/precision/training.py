@@ -1,9 +1,8 @@
-"""Training and evaluating a network under a precision policy.
+"""Training under a precision policy, and post-training quantisation.
 
-Why here and not in `neurohebb.engine`: the engine's Hebbian phase is reused unchanged -- the
-precision engine is *installed* on the network for its duration (each plastic layer's `learn`
-is routed through the fake-quant or integer datapath) -- so the float engine stays free of any
-precision logic, and the float baseline of a sweep is exactly `neurohebb train`'s algorithm.
+Why so little here: a policy is part of a run (`RunConfig.precision`), and the engine builds the
+run's plasticity step from it (`neurohebb.engine.step_for`), so training under a policy is an
+ordinary run with that field set; the float baseline of a sweep is exactly `neurohebb train`.
 
 The readout is trained in float on the features of the quantised network in every run: the
 question asked is what the plastic synapses' precision costs, not the classifier's.
@@ -11,45 +10,26 @@ question asked is what the plastic synapses' precision costs, not the classifier
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
-import numpy as np
-import torch
-
 from ..config import RunConfig
-from ..errors import ConfigError
 from ..network import HebbNetwork
-from .datapath import PrecisionEngine
 from .diagnostics import weight_histogram
-from .fakequant import FakeQuantEngine
-from .integer import IntegerEngine
 from .policy import PrecisionPolicy, RoleSpec
 from .rounding import quantize_codes
 
-MODES = {"fake-quant": FakeQuantEngine, "integer": IntegerEngine}
 
-
-def make_engine(policy: PrecisionPolicy | str, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu",
-                stats_every: int = 1) -> PrecisionEngine:
-    if mode not in MODES:
-        raise ConfigError(f"precision mode {mode!r} is unknown; choose one of: {', '.join(MODES)}")
-    return MODES[mode](policy, seed=seed, device=device, stats_every=stats_every)
-
-
-def dataset_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    arrays = (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)
-    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)  # type: ignore[return-value]
-
-
-def float_diagnostics(net: HebbNetwork) -> list[dict[str, Any]]:
-    """Weight histograms of a float network (the reference the quantised ones are read against)."""
-    from ..rules import neuron_norms
-
-    return [
-        {"layer": i, "weight_histogram": weight_histogram(b.layer.weight),
-         "weight_norm_gap": float((neuron_norms(b.layer.weight.double()) - 1).abs().mean())}
-        for i, b in enumerate(net.blocks) if b.layer.plastic
-    ]
+def with_precision(config: RunConfig, policy: PrecisionPolicy | str | None, mode: str = "fake-quant",
+                   stats_every: int | None = None) -> RunConfig:
+    """A copy of `config` whose Hebbian phase runs under `policy` (validated like any field)."""
+    precision = dataclasses.replace(
+        config.precision, policy=str(PrecisionPolicy.parse(policy)), mode=mode,
+        stats_every=config.precision.stats_every if stats_every is None else int(stats_every),
+    )
+    out = dataclasses.replace(config, precision=precision)
+    out.precision.validate()
+    return out
 
 
 def train_with_policy(
@@ -63,31 +43,18 @@ def train_with_policy(
 ) -> tuple[HebbNetwork, dict[str, Any]]:
     """Train `config` with its Hebbian phase under `policy`; returns (net, metrics).
 
-    `stats_every`: record the stalled-synapse statistics on every n-th step only (they cost
-    several weight-sized passes per step).
-
-    The all-float policy runs the engine's float32 algorithm untouched. Stochastic rounding is
-    seeded with `config.seed` (its own stream: weight init and data order are unchanged by the
-    policy, so runs of one seed differ only by precision). `metrics["diagnostics"]` holds the
-    per-layer saturation, stalled fraction and weight histogram.
+    Shorthand for `train_pipeline(with_precision(config, policy, mode, stats_every))`; the
+    returned network's `config` carries the policy. `metrics["diagnostics"]` holds the per-layer
+    saturation, stalled fraction and weight histogram.
     """
-    from ..engine import resolve_device, train_pipeline
+    from ..engine import train_pipeline
 
-    policy = PrecisionPolicy.parse(policy)
-    if policy.is_float:
-        net, metrics = train_pipeline(config, progress, None, dataset)
-        diagnostics = float_diagnostics(net)
-    else:
-        engine = make_engine(policy, mode, seed=config.seed, device=resolve_device(config.device), stats_every=stats_every)
-        net, metrics = train_pipeline(config, progress, None, dataset, hebbian_context=engine.installed)
-        diagnostics = engine.diagnostics()
-    metrics.update({"policy": str(policy), "mode": "float32" if policy.is_float else mode, "diagnostics": diagnostics})
-    return net, metrics
+    return train_pipeline(with_precision(config, policy, mode, stats_every), progress, dataset)
 
 
 def post_training_quantize(net: HebbNetwork, spec: RoleSpec | str) -> tuple[HebbNetwork, list[dict[str, Any]]]:
     """A copy of `net` whose plastic weights are rounded to `spec` (train in float, deploy
-    quantised: the baseline on-chip learning is compared with). Returns (net, diagnostics)."""
+    quantised: the baseline that training in the chip's number formats is compared with). Returns (net, diagnostics)."""
     spec = RoleSpec.from_value(spec, "weight")
     qnet = copy.deepcopy(net)
     diagnostics = []

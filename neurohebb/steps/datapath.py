@@ -1,14 +1,14 @@
 """The quantised SoftHebb learning step, defined once and run by two engines.
 
 Why a written-down datapath: "SoftHebb at 8 bits" means nothing until every rounding point is
-fixed. The fake-quant engine (:mod:`.fakequant`, float64 tensors holding exact values, fast,
+fixed. The fake-quant step (:mod:`.fakequant`, float64 tensors holding exact values, fast,
 GPU-friendly) and the integer engine (:mod:`.integer`, int64 codes, shifts and saturations, the
 way a chip's learning engine works) both execute exactly this sequence, round at exactly these
 points and draw stochastic-rounding noise in exactly this order, so they end bit-identical.
 
 One plastic layer, one batch (``Q_role`` = round to the policy's format of that role):
 
-1. ``x = Q_input(pad_or_flatten(x))``                   pre-synaptic activity
+1. ``x = Q_input(layer.pre(x))``                        pre-synaptic activity (padded / flattened)
 2. ``u = W x``                                          exact integer accumulation
 3. ``y = Q_post(post_synaptic(u))``                     the soft-WTA, computed in float64 from the
                                                         exact ``u`` (what a neuron would emit)
@@ -31,32 +31,18 @@ weight-init (per layer), then per step input, post, update, lr, weight.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import activations, rules
 from ..config import LayerConfig
 from ..errors import ConfigError
-from .diagnostics import LayerStats, weight_histogram
-from .policy import PrecisionPolicy
-
-
-def layer_input(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """What a layer's weights see: the flattened input (linear) or the reflect-padded map (conv)."""
-    if getattr(layer, "in_features", None) is not None:
-        return x.reshape(x.shape[0], -1)
-    p = layer.cfg.padding
-    return F.pad(x, (p, p, p, p), mode="reflect") if p else x
-
-
-def is_conv(layer: nn.Module) -> bool:
-    return getattr(layer, "in_features", None) is None
+from ..precision.diagnostics import LayerStats, weight_histogram
+from ..precision.policy import PrecisionPolicy
 
 
 def post_activity(u: torch.Tensor, cfg: LayerConfig) -> torch.Tensor:
@@ -67,10 +53,7 @@ def post_activity(u: torch.Tensor, cfg: LayerConfig) -> torch.Tensor:
 
 def learning_rate(w: torch.Tensor, cfg: LayerConfig) -> torch.Tensor:
     """Per-neuron learning rate [K] in float64 from the exact current weights."""
-    w = w.to(torch.float64).contiguous()
-    if cfg.lr_schedule == "norm-adaptive":
-        return rules.adaptive_lr(w, cfg.lr, cfg.lr_power)
-    return torch.full((w.shape[0],), float(cfg.lr), dtype=torch.float64, device=w.device)
+    return rules.layer_learning_rate(w.to(torch.float64).contiguous(), cfg)
 
 
 def pow2_shift(max_abs: float) -> int:
@@ -89,9 +72,10 @@ class LayerState:
     stats: LayerStats
 
 
-class PrecisionEngine:
-    """Common machinery: attaching to layers, the wrapper that routes a network's plasticity
-    through the engine, and diagnostics. Subclasses implement `_initial_weight` and `_step`."""
+class DatapathStep:
+    """Common machinery of the two quantised `PlasticityStep`s: attaching to layers, write-back
+    of the exact weights into the layer, diagnostics. Subclasses implement `_initial_weight`,
+    `_step` and `_values`."""
 
     mode = "abstract"
 
@@ -108,11 +92,38 @@ class PrecisionEngine:
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self._states: dict[int, LayerState] = {}
 
-    # -- attaching ------------------------------------------------------------------------------
-    def attach_layer(self, layer: nn.Module, index: int = 0) -> LayerState:
+    # -- the protocol ---------------------------------------------------------------------------
+    def attach(self, layer: nn.Module, index: int = 0) -> None:
         """Take charge of a layer's plasticity; rounds its initial weights with Q_weight."""
-        if id(layer) in self._states:
-            return self._states[id(layer)]
+        self._state(layer, index)
+
+    @torch.no_grad()
+    def step(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One plasticity step of `layer` on batch `x`; returns u computed before the update."""
+        if not layer.plastic:
+            return layer(x)
+        state = self._state(layer)
+        u = self._step(state, layer, x)
+        state.stats.steps += 1
+        self._write_back(state)
+        return u.to(x.dtype)
+
+    def diagnostics(self) -> list[dict[str, Any]]:
+        """Per plastic layer: saturation per role, stalled fraction, weight histogram."""
+        out = []
+        for state in sorted(self._states.values(), key=lambda s: s.index):
+            d = state.stats.to_dict()
+            fmt = self.policy.weight.fmt
+            d["weight_histogram"] = weight_histogram(self._values(state), None if fmt.is_float else fmt)
+            d["weight_norm_gap"] = float((rules.neuron_norms(self._values(state)) - 1).abs().mean())
+            out.append(d)
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _state(self, layer: nn.Module, index: int = 0) -> LayerState:
+        state = self._states.get(id(layer))
+        if state is not None:
+            return state
         if getattr(layer, "bias", None) is not None:
             raise ConfigError(
                 f"layers.{index}.bias: the learned prior is not modelled under a precision policy; set bias = false"
@@ -122,44 +133,6 @@ class PrecisionEngine:
         self._write_back(state)
         self._states[id(layer)] = state
         return state
-
-    def attach(self, net: nn.Module) -> None:
-        """Attach every plastic layer of a HebbNetwork, in block order."""
-        for i, block in enumerate(net.blocks):
-            layer = block.layer.inner if isinstance(block.layer, PrecisionLayer) else block.layer
-            if layer.plastic:
-                self.attach_layer(layer, i)
-
-    @contextlib.contextmanager
-    def installed(self, net: nn.Module) -> Iterator[None]:
-        """Route the network's plasticity (``block.learn``) through this engine, then restore.
-
-        The engine's Hebbian phase (`neurohebb.engine.hebbian_phase`) is reused unchanged: each
-        plastic block's layer is wrapped in a :class:`PrecisionLayer` for the duration.
-        """
-        self.attach(net)
-        originals = []
-        try:
-            for block in net.blocks:
-                originals.append(block.layer)
-                if block.layer.plastic:
-                    block.layer = PrecisionLayer(block.layer, self)
-            yield
-        finally:
-            for block, layer in zip(net.blocks, originals):
-                block.layer = layer
-
-    # -- stepping -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def step(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """One plasticity step of `layer` on batch `x`; returns u computed before the update."""
-        state = self._states.get(id(layer)) or self.attach_layer(layer)
-        if not layer.plastic:
-            return layer(x)
-        u = self._step(state, layer, x)
-        state.stats.steps += 1
-        self._write_back(state)
-        return u.to(x.dtype)
 
     def sampling(self, state: LayerState) -> bool:
         """Whether this step's stalled-synapse statistics are recorded (every `stats_every`-th)."""
@@ -172,18 +145,6 @@ class PrecisionEngine:
     def _write_back(self, state: LayerState) -> None:
         state.layer.weight.copy_(self._values(state).to(state.layer.weight.dtype))
 
-    # -- diagnostics ----------------------------------------------------------------------------
-    def diagnostics(self) -> list[dict[str, Any]]:
-        """Per plastic layer: saturation per role, stalled fraction, weight histogram."""
-        out = []
-        for state in sorted(self._states.values(), key=lambda s: s.index):
-            d = state.stats.to_dict()
-            fmt = self.policy.weight.fmt
-            d["weight_histogram"] = weight_histogram(self._values(state), None if fmt.is_float else fmt)
-            d["weight_norm_gap"] = float((rules.neuron_norms(self._values(state)) - 1).abs().mean())
-            out.append(d)
-        return out
-
     # -- engine specifics -----------------------------------------------------------------------
     def _initial_weight(self, state: LayerState, w: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -193,34 +154,3 @@ class PrecisionEngine:
 
     def _values(self, state: LayerState) -> torch.Tensor:
         raise NotImplementedError
-
-
-class PrecisionLayer(nn.Module):
-    """Wraps a plastic layer so `learn` runs the engine's step and everything else is unchanged."""
-
-    def __init__(self, inner: nn.Module, engine: PrecisionEngine):
-        super().__init__()
-        self.inner = inner
-        self.engine = engine
-
-    @property
-    def cfg(self) -> LayerConfig:
-        return self.inner.cfg
-
-    @property
-    def plastic(self) -> bool:
-        return self.inner.plastic
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.inner.weight
-
-    @property
-    def bias(self):
-        return self.inner.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x)
-
-    def learn(self, x: torch.Tensor, quantizer: Any = None) -> torch.Tensor:
-        return self.engine.step(self.inner, x)

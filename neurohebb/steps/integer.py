@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, NeurohebbError
-from .datapath import LayerState, PrecisionEngine, is_conv, layer_input, learning_rate, post_activity
-from .policy import ROLES
-from .rounding import apply_overflow, quantize_codes, shift_round
+from .datapath import DatapathStep, LayerState, learning_rate, post_activity
+from ..precision.policy import ROLES
+from ..precision.rounding import apply_overflow, quantize_codes, shift_round
 
 I64 = torch.int64
 F64 = torch.float64
@@ -64,7 +64,7 @@ def _fits(max_code: int, exp: int, qmax: int, e: int) -> bool:
     return (max_code << d) <= qmax if d >= 0 else max_code <= (qmax << -d)
 
 
-class IntegerEngine(PrecisionEngine):
+class IntegerEngine(DatapathStep):
     """Runs the datapath in int64 arithmetic; every role must be a fixed or shared-exponent format."""
 
     mode = "integer"
@@ -120,8 +120,8 @@ class IntegerEngine(PrecisionEngine):
 
     def _step(self, state: LayerState, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         cfg, w = layer.cfg, state.weight
-        conv = is_conv(layer)
-        xq = self._from_float(state, "input", layer_input(layer, x.to(self.device, F64)))
+        conv = layer.is_conv
+        xq = self._from_float(state, "input", layer.pre(x.to(self.device, F64)))
         k = w.codes.shape[0]
         w_flat = w.codes.reshape(k, -1)
         if conv:

@@ -9,17 +9,15 @@ documented in :mod:`.datapath`.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .. import rules
-from .datapath import LayerState, PrecisionEngine, is_conv, layer_input, learning_rate, post_activity, pow2_shift
-from .rounding import quantize_codes, round_scaled
+from ..precision.rounding import quantize_codes, round_scaled
+from .datapath import DatapathStep, LayerState, learning_rate, post_activity, pow2_shift
 
 F64 = torch.float64
 
 
-class FakeQuantEngine(PrecisionEngine):
+class FakeQuantEngine(DatapathStep):
     """Runs the datapath with float64 tensors; float32 roles stay unrounded."""
 
     mode = "fake-quant"
@@ -44,17 +42,11 @@ class FakeQuantEngine(PrecisionEngine):
 
     def _step(self, state: LayerState, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         cfg, w = layer.cfg, state.weight
-        conv = is_conv(layer)
-        xq, ex = self._round(state, "input", layer_input(layer, x.to(self.device, F64)))
-        u = F.conv2d(xq, w, stride=cfg.stride) if conv else xq @ w.t()
+        xq, ex = self._round(state, "input", layer.pre(x.to(self.device, F64)))
+        u = layer.weighted_input(xq, w)
         yq, ey = self._round(state, "post", post_activity(u, cfg))
-        if conv:
-            # sum over batch and positions of y * x_patch: the rule's correlation term alone
-            hebb = rules.conv_update(xq, u, yq, torch.zeros_like(w), cfg.stride)
-            c = (yq * u).sum(dim=(0, 2, 3))
-        else:
-            hebb = yq.t() @ xq
-            c = (yq * u).sum(dim=0)
+        hebb = layer.correlation(xq, yq)  # sum over batch (and positions) of y x: exact
+        c = (yq * u).sum(dim=layer.sample_dims)
         if ex is not None and ey is not None:  # step 5: the decay register, on the grid of H
             c = round_scaled(c * 2.0 ** -(ex + ey), "nearest") * 2.0 ** (ex + ey)
         shape = (-1,) + (1,) * (w.dim() - 1)

@@ -21,6 +21,7 @@ import torch
 from .progress import tqdm
 
 from .config import RunConfig, config_from_dict, load_toml_dict
+from .devices import resolve_device
 from .errors import NeurohebbError
 from .readout import LinearReadoutAdam
 from .network import HebbNetwork, load_checkpoint, save_checkpoint
@@ -33,19 +34,6 @@ FEATURE_BATCH = 500
 
 # ---------------------------------------------------------------------------------------------
 # Devices and seeds
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; an explicit CUDA request without a GPU is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise NeurohebbError(f"device {name!r} requested but no CUDA GPU is available to torch; use --device cpu (or auto)")
-        index = torch.device(name).index
-        if index is not None and index >= torch.cuda.device_count():
-            raise NeurohebbError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPU(s) visible); use cuda:0")
-    return torch.device(name)
 
 
 def seeded_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:

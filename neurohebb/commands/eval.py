@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..data import load_dataset
-    from ..engine import evaluate, load_run, resolve_device
+    from ..devices import resolve_device
+    from ..engine import evaluate, load_run
     from ..rundir import write_json_atomic
 
     device = resolve_device(args.device)

@@ -116,7 +116,6 @@ def _rates(a, ref: float):
 def _raw_update_scale(layer, x_norm, u, rule: str, t_invert: float, samples: int) -> float:
     """Median over single samples of max|dW| of the un-normalised rule (what normalisation divides by)."""
     import torch
-    import torch.nn.functional as F
 
     from .. import activations, rules
 
@@ -128,9 +127,7 @@ def _raw_update_scale(layer, x_norm, u, rule: str, t_invert: float, samples: int
         if w.dim() == 2:
             dw = rules.linear_update(xi.reshape(1, -1), ui, yi, w)
         else:
-            p, s = layer.cfg.padding, layer.cfg.stride
-            xp = F.pad(xi, (p, p, p, p), mode="reflect") if p else xi
-            dw = rules.conv_update(xp, ui, yi, w, s)
+            dw = rules.conv_update(layer.pre(xi), ui, yi, w, layer.cfg.stride)
         maxima.append(float(dw.abs().max()))
     return float(torch.tensor(maxima).median()) if maxima else 0.0
 

@@ -263,7 +263,7 @@ def run_sweep(
                         net, _ = train_with_policy(config, None, dataset=dataset, progress=progress)
                     float_nets[point.seed] = net
                 qnet, diagnostics = post_training_quantize(net, point.policy)
-                from ..engine import resolve_device
+                from ..devices import resolve_device
 
                 qnet = qnet.to(resolve_device(config.device))
                 metrics = {"test_accuracy": round(evaluate(qnet, x_test, y_test), 4), "diagnostics": diagnostics,

@@ -29,10 +29,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..engine import resolve_device as _engine_device
+from ..devices import resolve_device
 from ..errors import ConfigError, NeurohebbError
 from ..precision import ROUNDINGS, RoleSpec
 from ..progress import tqdm
+from ..atomic import replace_atomically
 from ..rundir import StagedRunDir, write_json_atomic
 from .layer import STPN
 from .models import MODELS, SequenceClassifier, build_model, matched_hidden, parameter_count
@@ -117,14 +118,6 @@ class STPNTrainConfig:
         if unknown:
             raise ConfigError(f"unknown STPN run setting {unknown[0]!r} in a saved config; is this run from a newer neurohebb?")
         return cls(**data)
-
-
-def resolve_device(name: str) -> torch.device:
-    """The engine's device rule ('auto' picks CUDA when present), with unknown names as user errors."""
-    try:
-        return _engine_device(name)
-    except RuntimeError:
-        raise NeurohebbError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
 
 
 @torch.no_grad()
@@ -336,9 +329,7 @@ def write_run(directory: str | Path, cfg: STPNTrainConfig, model: SequenceClassi
         "weight_format": metrics["weight_format"],
         "model_state": model.state_dict(),
     }
-    tmp = directory / ".model.pt.tmp"
-    torch.save(checkpoint, tmp)
-    tmp.replace(directory / "model.pt")
+    replace_atomically(directory / "model.pt", lambda tmp: torch.save(checkpoint, tmp))
     title = f"{cfg.model.upper()} (H={metrics['hidden']}, {metrics['parameter_count']} params), test {metrics['test_accuracy']:.1f}%"
     plot_learning_curve(metrics["history"], directory / "learning_curve.png", title)
 

@@ -10,7 +10,6 @@ of the readout's compute.
 from __future__ import annotations
 
 import contextlib
-import math
 import platform
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from .progress import tqdm
 
+from .batches import BatchSource, TensorBatches
 from .config import RunConfig, config_from_dict, load_toml_dict
 from .errors import NeurohebbError
 from .layers import Quantizer
@@ -77,7 +77,7 @@ def _check_weights(net: HebbNetwork) -> None:
 
 def hebbian_phase(
     net: HebbNetwork,
-    x_train: torch.Tensor,
+    x_train: torch.Tensor | BatchSource,
     config: RunConfig,
     device: torch.device,
     order_generator: torch.Generator,
@@ -89,24 +89,25 @@ def hebbian_phase(
 
     "simultaneous": every block learns from each batch in one pass (the authors report it as
     good as greedy and faster). "greedy": block i learns for all epochs with blocks < i frozen.
+    `x_train` is a uint8 tensor or a `BatchSource` (one pass of uint8 batches per `iter()`), which
+    is how data that does not fit in memory (STL-10 unlabelled, ImageNet) streams in.
     """
     hc = config.hebbian
     plastic = [i for i, b in enumerate(net.blocks) if b.layer.plastic]
     if hc.epochs == 0 or not plastic:
         return 0.0
     start = time.perf_counter()
-    n = x_train.shape[0]
+    source = TensorBatches(x_train, hc.batch_size, order_generator) if isinstance(x_train, torch.Tensor) else x_train
     stages = [list(range(len(net.blocks)))] if hc.mode == "simultaneous" else [[i] for i in plastic]
     net.train()
     for stage in stages:
         last = max(stage)
-        steps = hc.epochs * math.ceil(n / hc.batch_size)
+        steps = hc.epochs * len(source)
         desc = "hebbian" if len(stages) == 1 else f"hebbian layer {last}"
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not progress, mininterval=1.0)
         for _ in range(hc.epochs):
-            order = torch.randperm(n, generator=order_generator)
-            for start_idx in range(0, n, hc.batch_size):
-                x = to_device_float(x_train[order[start_idx:start_idx + hc.batch_size]], device)
+            for batch in source:
+                x = to_device_float(batch, device)
                 with torch.no_grad():
                     for i, block in enumerate(net.blocks[: last + 1]):
                         if i in stage:
@@ -244,6 +245,10 @@ def train_pipeline(
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     dataset = dataset if dataset is not None else load_data_for(config)
+    from .streaming import needs_streaming, streaming_pipeline
+
+    if needs_streaming(config, dataset):  # unlabelled/streamed Hebbian data or an augmented readout
+        return streaming_pipeline(config, progress, quantizer, dataset, hebbian_context, t0)
     x_train, y_train, x_test, y_test = _as_tensors(dataset)
     init_gen, order_gen = seeded_generators(config.seed)
     net = HebbNetwork(config, num_classes=dataset.num_classes, generator=init_gen).to(device)

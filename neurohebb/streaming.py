@@ -167,6 +167,25 @@ def evaluate_streamed(net, batches: Iterator[tuple[torch.Tensor, torch.Tensor]])
     return 100.0 * correct / max(total, 1)
 
 
+def test_batches(dataset, device: torch.device, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The test split as float batches on `device`, from memory or decoded from disk."""
+    from .engine import to_device_float
+
+    if getattr(dataset, "streaming", False):
+        for x, y in dataset.batches("test", EVAL_BATCH, augment=False, seed=0, workers=workers):
+            yield to_device_float(x, device), y.to(device)
+        return
+    x, y = dataset.x_test, dataset.y_test
+    for s in range(0, len(y), EVAL_BATCH):
+        yield to_device_float(torch.from_numpy(np.ascontiguousarray(x[s:s + EVAL_BATCH])), device), torch.from_numpy(y[s:s + EVAL_BATCH]).to(device)
+
+
+def evaluate_dataset(net, dataset, device: torch.device, workers: int = 0) -> tuple[float, int]:
+    """(test accuracy %, number of test images) without holding the test features."""
+    n = len(dataset.test) if getattr(dataset, "streaming", False) else len(dataset.y_test)
+    return evaluate_streamed(net, test_batches(dataset, device, workers)), n
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole run
 
@@ -180,8 +199,7 @@ def streaming_pipeline(
     t0: float,
 ) -> tuple[Any, dict[str, Any]]:
     """Same phases and metrics as `engine.train_pipeline`, for unlabelled, augmented or on-disk data."""
-    from .engine import (extract_features, hebbian_phase, resolve_device, seeded_generators,
-                         to_device_float, train_readout)
+    from .engine import extract_features, hebbian_phase, resolve_device, seeded_generators, train_readout
     from .network import HebbNetwork
     from .rules import neuron_norms
 
@@ -202,13 +220,10 @@ def streaming_pipeline(
         epochs = _folder_batches(dataset, rc.batch_size, device, order_gen, rc.augment != "none", dc.workers)
         readout = train_readout_streamed(net, epochs, math.ceil(n_train / rc.batch_size), config, progress)
         t2 = time.perf_counter()
-        test = ((to_device_float(x, device), y.to(device))
-                for x, y in dataset.batches("test", EVAL_BATCH, augment=False, seed=0, workers=dc.workers))
-        test_accuracy = evaluate_streamed(net, test)
+        test_accuracy = evaluate_streamed(net, test_batches(dataset, device, dc.workers))
     else:
         x_train, y_train = (torch.from_numpy(np.ascontiguousarray(a)) for a in (dataset.x_train, dataset.y_train))
-        x_test, y_test = (torch.from_numpy(np.ascontiguousarray(a)) for a in (dataset.x_test, dataset.y_test))
-        n_train, n_test = int(x_train.shape[0]), int(x_test.shape[0])
+        n_train, n_test = int(x_train.shape[0]), len(dataset.y_test)
         if rc.augment == "none":  # only the Hebbian data differs: the cached-features readout is exact
             t1 = time.perf_counter()
             train_features = extract_features(net, x_train, device, progress, "train features")
@@ -220,8 +235,7 @@ def streaming_pipeline(
             epochs = _memory_batches(x_dev, y_train, rc.batch_size, device, order_gen, rc.augment_pad)
             readout = train_readout_streamed(net, epochs, math.ceil(n_train / rc.batch_size), config, progress)
         t2 = time.perf_counter()
-        test_accuracy = evaluate_streamed(net, ((to_device_float(x_test[s:s + EVAL_BATCH], device), y_test[s:s + EVAL_BATCH].to(device))
-                                                for s in range(0, n_test, EVAL_BATCH)))
+        test_accuracy = evaluate_streamed(net, test_batches(dataset, device))
     eval_seconds = time.perf_counter() - t2
 
     metrics = {

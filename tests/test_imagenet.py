@@ -2,6 +2,7 @@
 determinism, and a whole streamed run on a tiny generated folder of JPEGs."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -143,9 +144,15 @@ def test_streamed_run_on_a_tiny_folder(tmp_path):
         "layers": [{"kind": "conv", "out_channels": 4, "kernel_size": 5, "padding": 2, "lr": 0.05, "lr_power": 0.75,
                     "pool": "max", "pool_kernel": 16, "pool_stride": 16}],
     })
-    net, metrics = train(cfg, progress=False, dataset=data)
+    net, metrics = train(cfg, tmp_path / "run", progress=False, dataset=data)
     assert metrics["n_hebbian_per_epoch"] == 6 and metrics["n_train"] == 12 and metrics["n_test"] == 6
     assert metrics["feature_size"] == 4 * 10 * 10 and 0 <= metrics["test_accuracy"] <= 100
     net2, metrics2 = train(cfg, progress=False, dataset=data)
     assert torch.equal(net.blocks[0].layer.weight, net2.blocks[0].layer.weight)
     assert metrics2["test_accuracy"] == metrics["test_accuracy"]
+    # `neurohebb eval` streams the test split from disk too, and agrees with the run's own number.
+    from neurohebb import cli
+
+    assert cli.main(["eval", str(tmp_path / "run"), "--data-dir", str(tmp_path / "imagenet"), "--device", "cpu"]) == 0
+    evaluated = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert evaluated["test_accuracy"] == metrics["test_accuracy"] and evaluated["n_test"] == 6

@@ -103,7 +103,8 @@ def download_dataset(name: str, folder: str | Path, *, base_url: str | None = No
     if spec.name not in SOURCES:
         if spec.name == "digits":
             return []
-        raise DataError(f"{spec.name} has no public download; get it yourself ({spec.expected}) and pass --data-dir DIR")
+        raise DataError(f"{spec.name} has no public download; get it from its publisher (image-net.org for ImageNet), "
+                        f"arrange it as {spec.expected}, and pass --data-dir DIR")
     source = SOURCES[spec.name]
     base_url = base_url or os.environ.get(ENV_BASE_URL) or None
     mirrors = [base_url if base_url.endswith("/") else base_url + "/"] if base_url else list(source.mirrors)

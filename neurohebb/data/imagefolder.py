@@ -154,7 +154,17 @@ class ImageFolderDataset:
         if workers > 0:
             kwargs["prefetch_factor"] = prefetch
         loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), collate_fn=_collate, **kwargs)
-        return iter(loader) if len(indices) else iter(())
+        return _one_line_errors(loader) if len(indices) else iter(())
+
+
+def _one_line_errors(loader) -> Iterator:
+    """Re-raise a worker's DataError as its own one-line message (the DataLoader wraps it in the
+    worker's traceback)."""
+    try:
+        yield from loader
+    except DataError as exc:
+        last = str(exc).strip().splitlines()[-1]
+        raise DataError(last.split("DataError: ", 1)[-1]) from None
 
 
 def open_imagenet(root: Path, spec) -> ImageFolderDataset:

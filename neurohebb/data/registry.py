@@ -104,8 +104,8 @@ SPECS: dict[str, DatasetSpec] = {
     ),
     "imagenet": DatasetSpec(
         "imagenet", (3, 160, 160), ("imagenet", "ImageNet", "ILSVRC2012"), num_classes=1000,
-        expected="train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (or a flat val/ with the devkit's "
-                 "ILSVRC2012_validation_ground_truth.txt and meta.mat); download it from image-net.org",
+        expected="train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, or a flat val/ with the devkit's "
+                 "ILSVRC2012_validation_ground_truth.txt and meta.mat",
         streaming=True,
     ),
 }

@@ -14,6 +14,7 @@ Ctrl-C cancels the outstanding tasks and keeps the finished points; rerunning re
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ class RayExecutor:
         ray = import_ray()
         started = not ray.is_initialized()
         if started:
+            check_reachable(self.address)
             try:
                 ray.init(address=self.address, include_dashboard=False, logging_level="ERROR",
                          log_to_driver=False, configure_logging=True)
@@ -159,6 +161,20 @@ class RayExecutor:
             raise
 
 
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail at once on a HOST:PORT nothing listens on (Ray itself retries for minutes)."""
+    if address is None or address == "auto" or address.startswith("ray://"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address {address!r} must look like HOST:PORT (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise NeurohebbError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                             "`ray start --head --port PORT` there, or drop --address to use a local instance") from None
+
+
 def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
@@ -172,5 +188,6 @@ def make_executor(name: str, address: str | None = None, cpus: float = 1.0, gpus
         if address is not None:
             raise ConfigError("--address needs --executor ray")
         return None
-    import_ray()  # fail before any work when Ray is missing
+    import_ray()  # fail before any work when Ray is missing or the cluster is unreachable
+    check_reachable(address)
     return RayExecutor(address, cpus, gpus, max_retries)

@@ -153,3 +153,19 @@ def test_interrupt_cancels_the_outstanding_points_and_keeps_finished_ones(ray_lo
     assert len(load_points(tmp_path / "s")) == 1
     assert any("cancelled" in line and "rerun to resume" in line for line in lines)
     assert (tmp_path / "s" / "results.csv").read_text().count("\n") == 2  # header + the finished point
+
+
+def test_an_address_nobody_listens_on_fails_at_once():
+    import socket
+
+    from neurohebb.errors import NeurohebbError
+    from neurohebb.executors import check_reachable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NeurohebbError, match=f"no Ray cluster answers at 127.0.0.1:{port} .*ray start --head"):
+        check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match="must look like HOST:PORT"):
+        check_reachable("headnode")
+    check_reachable("auto")

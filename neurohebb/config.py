@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from .data.registry import NAMES as DATASETS
 from .errors import ConfigError
 
 RULES = ("softhebb", "softhebb-anti", "hard-wta", "random")
@@ -19,7 +20,8 @@ ACTIVATIONS = ("triangle", "softmax", "relu", "identity")
 POOLS = ("none", "max", "avg")
 LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
+AUGMENTS = ("none", "crop-flip")
 
 
 @dataclass
@@ -81,10 +83,16 @@ class DataConfig:
     train_subset: int | None = None  # use only the first N training samples
     test_subset: int | None = None
     download: bool = False  # fetch canonical files into data_dir when missing
+    hebbian_data: str = "train"  # images of the Hebbian phase: train, unlabeled (STL-10) or train+unlabeled
+    hebbian_fraction: float = 1.0  # a random fraction of them per epoch (the authors' ImageNet: 0.1)
+    workers: int = 4  # decoding processes for datasets read from disk (ImageNet)
 
     def validate(self) -> None:
         self.dataset = self.dataset.replace("-", "_").lower()  # accept fashion-mnist, CIFAR10, ...
         _check_choice("data.dataset", self.dataset, DATASETS)
+        _check_choice("data.hebbian_data", self.hebbian_data, HEBB_DATA)
+        if not 0 < self.hebbian_fraction <= 1 or self.workers < 0:
+            raise ConfigError("data.hebbian_fraction must be in (0, 1] and data.workers >= 0")
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -113,10 +121,15 @@ class ReadoutConfig:
     dropout: float = 0.5
     lr_milestones: list[float] = field(default_factory=lambda: [0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9])
     lr_gamma: float = 0.5
+    augment: str = "none"  # "crop-flip": random reflect-padded crop + flip, features recomputed per epoch
+    augment_pad: int = 4
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("readout.epochs and readout.batch_size must be >= 1")
+        _check_choice("readout.augment", self.augment, AUGMENTS)
+        if self.augment_pad < 0:
+            raise ConfigError(f"readout.augment_pad must be >= 0, got {self.augment_pad}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
         if not self.lr > 0:
@@ -286,7 +299,9 @@ def load_preset_dict(name: str) -> dict[str, Any]:
     ref = resources.files("neurohebb.presets").joinpath(f"{name}.toml")
     if not ref.is_file():
         raise ConfigError(f"unknown preset {name!r}; available presets: {', '.join(preset_names())}")
-    return tomllib.loads(ref.read_text(encoding="utf-8"))
+    data = tomllib.loads(ref.read_text(encoding="utf-8"))
+    base = data.pop("inherits", None)  # a variant (e.g. cifar10-paper) names its base preset
+    return merge(load_preset_dict(base), data) if base else data
 
 
 def load_toml_dict(path: str | Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ of the readout's compute.
 """
 from __future__ import annotations
 
-import math
 import platform
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from .progress import tqdm
 
+from .batches import BatchSource, TensorBatches
 from .config import RunConfig, config_from_dict, load_toml_dict
 from .devices import resolve_device
 from .errors import NeurohebbError
@@ -64,7 +64,7 @@ def _check_weights(net: HebbNetwork) -> None:
 
 def hebbian_phase(
     net: HebbNetwork,
-    x_train: torch.Tensor,
+    x_train: torch.Tensor | BatchSource,
     config: RunConfig,
     device: torch.device,
     order_generator: torch.Generator,
@@ -75,24 +75,25 @@ def hebbian_phase(
 
     "simultaneous": every block learns from each batch in one pass (the authors report it as
     good as greedy and faster). "greedy": block i learns for all epochs with blocks < i frozen.
+    `x_train` is a uint8 tensor or a `BatchSource` (one pass of uint8 batches per `iter()`), which
+    is how data that does not fit in memory (STL-10 unlabelled, ImageNet) streams in.
     """
     hc = config.hebbian
     plastic = [i for i, b in enumerate(net.blocks) if b.layer.plastic]
     if hc.epochs == 0 or not plastic:
         return 0.0
     start = time.perf_counter()
-    n = x_train.shape[0]
+    source = TensorBatches(x_train, hc.batch_size, order_generator) if isinstance(x_train, torch.Tensor) else x_train
     stages = [list(range(len(net.blocks)))] if hc.mode == "simultaneous" else [[i] for i in plastic]
     net.train()
     for stage in stages:
         last = max(stage)
-        steps = hc.epochs * math.ceil(n / hc.batch_size)
+        steps = hc.epochs * len(source)
         desc = "hebbian" if len(stages) == 1 else f"hebbian layer {last}"
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not progress, mininterval=1.0)
         for _ in range(hc.epochs):
-            order = torch.randperm(n, generator=order_generator)
-            for start_idx in range(0, n, hc.batch_size):
-                x = to_device_float(x_train[order[start_idx:start_idx + hc.batch_size]], device)
+            for batch in source:
+                x = to_device_float(batch, device)
                 with torch.no_grad():
                     for i, block in enumerate(net.blocks[: last + 1]):
                         if i in stage:
@@ -236,6 +237,10 @@ def train_pipeline(
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     dataset = dataset if dataset is not None else load_data_for(config)
+    from .streaming import needs_streaming, streaming_pipeline
+
+    if needs_streaming(config, dataset):  # unlabelled/streamed Hebbian data or an augmented readout
+        return streaming_pipeline(config, progress, dataset, step, t0)
     x_train, y_train, x_test, y_test = dataset_tensors(dataset)
     init_gen, order_gen = seeded_generators(config.seed)
     step = step if step is not None else step_for(config, device)
@@ -254,20 +259,29 @@ def train_pipeline(
     test_accuracy = accuracy_from_features(net, test_features, y_test)
     eval_seconds = time.perf_counter() - t2
 
-    metrics = {
+    metrics = run_metrics(
+        config, net, dataset, device, test_accuracy, readout, t0,
+        unsup_seconds=unsup_seconds, features_seconds=features_seconds, eval_seconds=eval_seconds, data_seconds=t_data,
+        n_train=int(x_train.shape[0]), n_test=int(x_test.shape[0]),
+    )
+    return net, metrics
+
+
+def run_metrics(config: RunConfig, net: HebbNetwork, dataset, device: torch.device, test_accuracy: float,
+                readout: ReadoutResult, t0: float, **seconds_and_counts: float | int) -> dict[str, Any]:
+    """metrics.json of a training run (every pipeline writes the same keys)."""
+    timings = {k: round(float(v), 3) for k, v in seconds_and_counts.items() if k.endswith("_seconds")}
+    counts = {k: int(v) for k, v in seconds_and_counts.items() if not k.endswith("_seconds")}
+    return {
         "test_accuracy": round(test_accuracy, 4),
         "train_accuracy_last_epoch": round(readout.train_accuracy, 4),
-        "unsup_seconds": round(unsup_seconds, 3),
-        "features_seconds": round(features_seconds, 3),
+        **timings,
         "readout_seconds": round(readout.seconds, 3),
-        "eval_seconds": round(eval_seconds, 3),
-        "data_seconds": round(t_data, 3),
         "total_seconds": round(time.perf_counter() - t0, 3),
         "preset": config.preset,
         "dataset": dataset.name,
         "data_source": dataset.source,
-        "n_train": int(x_train.shape[0]),
-        "n_test": int(x_test.shape[0]),
+        **counts,
         "device": str(device),
         "seed": config.seed,
         "feature_size": net.feature_size,
@@ -276,10 +290,9 @@ def train_pipeline(
         "python_version": platform.python_version(),
         "threads": torch.get_num_threads(),
         "policy": config.precision.policy,
-        "mode": step.mode,
-        "diagnostics": step.diagnostics(),
+        "mode": net.step.mode,
+        "diagnostics": net.step.diagnostics(),
     }
-    return net, metrics
 
 
 def write_run(directory: Path, config: RunConfig, net: HebbNetwork, metrics: dict[str, Any]) -> None:

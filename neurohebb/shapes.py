@@ -11,12 +11,7 @@ from dataclasses import asdict, dataclass
 from .config import LayerConfig, RunConfig
 from .errors import ConfigError
 
-DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
-    "digits": (1, 8, 8),
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-}
+from .data.registry import SHAPES as DATASET_SHAPES  # (C, H, W) by dataset name, from the one registry
 
 
 @dataclass(frozen=True)

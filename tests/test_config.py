@@ -45,7 +45,7 @@ def test_bad_overrides_are_rejected_with_the_field_named(override, message):
 
 
 def test_unknown_preset_lists_the_available_ones():
-    with pytest.raises(ConfigError, match="available presets: cifar10, digits"):
+    with pytest.raises(ConfigError, match="available presets: cifar10, cifar10-paper, digits"):
         resolve_config("resnet")
 
 

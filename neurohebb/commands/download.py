@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-NAMES = ("digits", "mnist", "fashion_mnist", "fashion-mnist", "cifar10")
+from ..data.registry import cli_names
+
+NAMES = cli_names()
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "download",
-        help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10) and verify its checksums",
+        help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10, STL-10) and verify its checksums",
         description=(
             "Download a dataset's canonical files, verify their MD5 checksums, then load them once to check "
             "shapes and labels. Files already present and valid are not downloaded again. Without --dir, files "

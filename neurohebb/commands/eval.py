@@ -30,8 +30,13 @@ def run(args: argparse.Namespace) -> int:
     dc = config.data
     dataset = load_dataset(dc.dataset, args.data_dir or dc.data_dir, test_subset=dc.test_subset)
     t0 = time.perf_counter()
-    acc = evaluate(net, torch.from_numpy(dataset.x_test), torch.from_numpy(dataset.y_test), device)
-    result = {"test_accuracy": round(acc, 4), "n_test": int(dataset.x_test.shape[0]), "device": str(device),
+    if getattr(dataset, "streaming", False) or net.feature_size >= 100_000:  # ImageNet / STL-10: batch by batch
+        from ..streaming import evaluate_dataset
+
+        acc, n_test = evaluate_dataset(net, dataset, device, dc.workers)
+    else:
+        acc, n_test = evaluate(net, torch.from_numpy(dataset.x_test), torch.from_numpy(dataset.y_test), device), len(dataset.y_test)
+    result = {"test_accuracy": round(acc, 4), "n_test": int(n_test), "device": str(device),
               "eval_seconds": round(time.perf_counter() - t0, 3), "dataset": dataset.name}
     write_json_atomic(Path(args.run_dir) / "eval.json", result)
     print(json.dumps(result, indent=2))

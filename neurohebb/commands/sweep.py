@@ -54,6 +54,16 @@ def register(subparsers) -> None:
     p.add_argument("--no-ptq", action="store_true", help="skip the post-training quantisation baseline")
     p.add_argument("--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one after another here (default); ray: each point a Ray task "
+                        "(pip install 'neurohebb[ray]'); results land in --out either way")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="with --executor ray: join the cluster started by `ray start --head` (or 'auto'); "
+                        "default: a private local Ray instance")
+    p.add_argument("--cpus-per-point", type=float, default=1.0, metavar="N", help="with --executor ray: CPUs per point (default 1)")
+    p.add_argument("--gpus-per-point", type=float, default=0.0, metavar="F", help="with --executor ray: GPUs per point, fractions allowed (default 0)")
+    p.add_argument("--max-retries", type=int, default=3, metavar="N",
+                   help="with --executor ray: rerun a point whose worker died up to N times (default 3)")
     p.set_defaults(func=run)
 
 
@@ -84,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
         stats_every=args.stats_every,
         keep_runs=args.keep_runs,
     )
-    results = run_sweep(plan, args.out, progress=not args.no_progress)
+    from ..executors import make_executor
+
+    executor = make_executor(args.executor, args.address, args.cpus_per_point, args.gpus_per_point, args.max_retries)
+    results = run_sweep(plan, args.out, progress=not args.no_progress, executor=executor)
     print(format_summary(results))
     print(f"results written to {args.out}/results.csv, results.json, accuracy_vs_bits.png")
     return 0

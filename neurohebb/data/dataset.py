@@ -29,12 +29,19 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int = 10
     source: str = ""
+    x_unlabeled: np.ndarray | None = None  # extra images without labels (STL-10), possibly memory-mapped
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
             x = getattr(self, f"x_{split}")
             y = getattr(self, f"y_{split}")
             check_split(x, y, self.num_classes, f"{self.name} {split} split from {self.source or '<memory>'}")
+        u = self.x_unlabeled
+        if u is not None and (not isinstance(u, np.ndarray) or u.dtype != np.uint8 or u.shape[1:] != self.x_train.shape[1:]):
+            raise DataError(
+                f"{self.name} from {self.source}: unlabelled images are {getattr(u, 'dtype', type(u).__name__)} "
+                f"{getattr(u, 'shape', '')}, expected uint8 [N,{','.join(map(str, self.x_train.shape[1:]))}]; re-download them"
+            )
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DataError(
                 f"{self.name} from {self.source}: train images are {self.x_train.shape[1:]} but test images are "

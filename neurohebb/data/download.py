@@ -1,17 +1,18 @@
 """Download the canonical dataset files, verified against their published MD5 checksums.
 
-Sources and checksums are those torchvision uses (pytorch/vision, torchvision/datasets/mnist.py:
-`MNIST.mirrors/resources`, `FashionMNIST.mirrors/resources`; torchvision/datasets/cifar.py:
-`CIFAR10.url/tgz_md5`). Each file is streamed to a temporary file in the destination folder,
+Sources and checksums live in the dataset registry (`neurohebb.data.registry`, which cites
+where they come from). Each file is streamed to a temporary file in the destination folder,
 hashed while it arrives, and renamed into place only when the checksum matches, so an
 interrupted or corrupted download never leaves a file that looks complete. Mirrors are tried
 in order; NEUROHEBB_DOWNLOAD_BASE_URL (or `base_url`) replaces them, e.g. for a local copy.
+Archives too large to read in place every run (STL-10's 2.6 GB) have their listed members
+unpacked beside them, each checked against its own MD5; nothing else in the archive is written.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+import tarfile
 from pathlib import Path
 from http.client import HTTPException
 from urllib.error import HTTPError
@@ -19,49 +20,15 @@ from urllib.request import Request, urlopen
 
 from ..atomic import replace_atomically
 from ..errors import DataError
-from .registry import get_spec
+from .registry import SPECS, Resource, Source, get_spec
 
 ENV_BASE_URL = "NEUROHEBB_DOWNLOAD_BASE_URL"
 CHUNK = 1 << 16
 
-
-@dataclass(frozen=True)
-class Resource:
-    filename: str
-    md5: str
-
-
-@dataclass(frozen=True)
-class Source:
-    mirrors: tuple[str, ...]  # base URLs ending in '/'; the filename is appended
-    files: tuple[Resource, ...]
-
-
-SOURCES: dict[str, Source] = {
-    # The S3 mirror first: yann.lecun.com often refuses automated downloads.
-    "mnist": Source(
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        (
-            Resource("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-            Resource("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-            Resource("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-            Resource("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
-        ),
-    ),
-    "fashion_mnist": Source(
-        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        (
-            Resource("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            Resource("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-            Resource("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-            Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-        ),
-    ),
-    "cifar10": Source(
-        ("https://www.cs.toronto.edu/~kriz/",),
-        (Resource("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
-    ),
-}
+# By name, for the datasets that have a public download (kept as a module table so tests can
+# point one at a local server).
+SOURCES: dict[str, Source] = {name: spec.source for name, spec in SPECS.items() if spec.source is not None}
+__all__ = ["ENV_BASE_URL", "SOURCES", "Resource", "Source", "download_dataset", "fetch", "md5_file"]
 
 
 class _Failed(Exception):
@@ -134,7 +101,10 @@ def download_dataset(name: str, folder: str | Path, *, base_url: str | None = No
     """
     spec = get_spec(name)
     if spec.name not in SOURCES:
-        return []
+        if spec.name == "digits":
+            return []
+        raise DataError(f"{spec.name} has no public download; get it from its publisher (image-net.org for ImageNet), "
+                        f"arrange it as {spec.expected}, and pass --data-dir DIR")
     source = SOURCES[spec.name]
     base_url = base_url or os.environ.get(ENV_BASE_URL) or None
     mirrors = [base_url if base_url.endswith("/") else base_url + "/"] if base_url else list(source.mirrors)
@@ -143,7 +113,49 @@ def download_dataset(name: str, folder: str | Path, *, base_url: str | None = No
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create {folder} ({exc.strerror or exc}); pass --dir with a writable folder") from exc
-    return [
+    if source.extract and all(_valid(folder / m.filename, m.md5) for m in source.extract):
+        return [folder / m.filename for m in source.extract]  # already unpacked and checked
+    fetched = [
         fetch([m + res.filename for m in mirrors], folder / res.filename, res.md5, progress=progress, timeout=timeout)
         for res in source.files
     ]
+    if not source.extract:
+        return fetched
+    return [extract_member(fetched[0], member, folder) for member in source.extract]
+
+
+def _valid(path: Path, md5: str) -> bool:
+    return path.is_file() and md5_file(path) == md5
+
+
+def extract_member(archive: Path, member: Resource, folder: Path) -> Path:
+    """Unpack one listed regular-file member of a tar archive to folder/member, checked by MD5.
+
+    Only the listed name is read, and the destination is built from the registry's name, not
+    from the archive, so a crafted archive cannot write anywhere else.
+    """
+    dest = folder / member.filename
+    if _valid(dest, member.md5):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                info = tar.getmember(member.filename)
+                if not info.isfile():
+                    raise DataError(f"{archive}: {member.filename} is not a regular file; download the archive again")
+                src = tar.extractfile(info)
+                with src, open(tmp, "wb") as out:
+                    while block := src.read(1 << 20):
+                        out.write(block)
+                        digest.update(block)
+        except KeyError:
+            raise DataError(f"{archive} has no member {member.filename}; it is not the canonical archive, delete it and download again") from None
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DataError(f"cannot read {archive} ({exc}); delete it and download again") from None
+        if digest.hexdigest() != member.md5:
+            raise DataError(f"{member.filename} from {archive} has md5 {digest.hexdigest()}, expected {member.md5}; delete the archive and download again")
+
+    return replace_atomically(dest, write, suffix=".part")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import cifar
+from . import cifar, imagefolder, stl10
 from .dataset import Dataset
 from .idx import read_idx_images, read_idx_labels
 from .paths import download_root, search_roots
@@ -66,6 +66,14 @@ def _detect(folder: Path, spec: DatasetSpec):
         idx = _idx_folder(folder)
         if idx is not None:
             return (lambda limits: _read_idx_folder(idx, spec)), idx
+    if spec.name == "stl10":
+        found = stl10.find_folder(folder)
+        if found is not None:
+            return (lambda limits: stl10.read_folder(found, limits)), found
+    if spec.name == "imagenet":
+        found = imagefolder.find_root(folder)
+        if found is not None:
+            return (lambda limits: imagefolder.open_imagenet(found, spec)), found
     if spec.name == "cifar10":
         options = (
             (folder / cifar.PY_FOLDER, cifar.read_python_folder, Path.is_dir),
@@ -95,9 +103,7 @@ def download_folder(root: Path, spec: DatasetSpec) -> Path:
 
 
 def _expected_files(spec: DatasetSpec) -> str:
-    if spec.name == "cifar10":
-        return f"{MANIFEST} + shards, {cifar.PY_ARCHIVE}, {cifar.PY_FOLDER}/ or {cifar.BIN_FOLDER}/"
-    return f"{MANIFEST} + shards, or IDX files train-images-idx3-ubyte[.gz] etc."
+    return spec.expected
 
 
 def _check_subset(value, split: str, available: int) -> int | None:
@@ -150,6 +156,8 @@ def load_dataset(
             target = download_folder(roots[0] if data_dir is not None else download_root(), spec)
             download_dataset(spec.name, target, progress=progress)
             found = _detect(target, spec)
+        if found is None and spec.source is None:
+            raise DataError(f"{spec.name} not found (searched {', '.join(map(str, searched))} for {spec.expected}); pass --data-dir DIR")
         if found is None:
             fix = f"neurohebb download {spec.name}" + (f" --dir {roots[0]}" if data_dir is not None else "")
             raise DataError(
@@ -158,6 +166,8 @@ def load_dataset(
             )
         reader, source = found
         arrays = reader({"train": train_subset, "test": test_subset})
+        if spec.streaming:  # read batch by batch later; subsets apply to its file lists
+            return arrays.subset(train_subset, test_subset)
     picked = {}
     for split, limit in (("train", train_subset), ("test", test_subset)):
         x, y = arrays[split]
@@ -171,4 +181,5 @@ def load_dataset(
         y_test=picked["test"][1],
         num_classes=spec.num_classes,
         source=str(source),
+        x_unlabeled=arrays.get("unlabeled"),
     )

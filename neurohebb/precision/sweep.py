@@ -212,6 +212,81 @@ def _point_record(point: Point, metrics: dict[str, Any], mode: str) -> dict[str,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics}
 
 
+@dataclass
+class PointOutcome:
+    """What one point produced, before anything is written (so any executor can run it)."""
+
+    metrics: dict[str, Any]
+    mode: str
+    net: Any = None  # the trained network, when the driver must keep it (float points, --keep-runs)
+    float_net: Any = None  # PTQ: the float network it quantised (retrained if its checkpoint was gone)
+
+
+def execute_point(plan: SweepPlan, point: Point, dataset, float_net: Any = None, progress: bool = False) -> PointOutcome:
+    """Train (or, for PTQ, quantise `float_net` of the seed) one point; writes no files."""
+    from ..devices import resolve_device
+    from ..engine import dataset_tensors, evaluate
+    from .training import post_training_quantize, train_with_policy
+
+    config = _seeded(plan.config, point.seed)
+    t0 = time.perf_counter()
+    if point.kind == "float":
+        net, metrics = train_with_policy(config, None, dataset=dataset, progress=progress)
+        metrics["stats_every"] = 1
+        mode = "float32"
+    elif point.kind == "ptq":
+        if float_net is None:  # the checkpoint was removed: retrain (deterministic per seed)
+            float_net, _ = train_with_policy(config, None, dataset=dataset, progress=progress)
+        _, _, x_test, y_test = dataset_tensors(dataset)
+        net, diagnostics = post_training_quantize(float_net, point.policy)
+        net = net.to(resolve_device(config.device))
+        metrics = {"test_accuracy": round(evaluate(net, x_test, y_test), 4), "diagnostics": diagnostics,
+                   "seed": point.seed, "n_test": int(x_test.shape[0])}
+        mode = "ptq"
+    else:
+        net, metrics = train_with_policy(config, point.policy, mode=plan.mode, dataset=dataset,
+                                         progress=progress, stats_every=plan.stats_every)
+        metrics["stats_every"] = plan.stats_every
+        mode = plan.mode
+    metrics["point_seconds"] = round(time.perf_counter() - t0, 3)
+    keep = point.kind == "float" or (plan.keep_runs and point.kind != "ptq")
+    return PointOutcome(metrics, mode, net if keep else None, float_net if point.kind == "ptq" else None)
+
+
+def finish_point(plan: SweepPlan, out: Path, point: Point, outcome: PointOutcome) -> None:
+    """Write a finished point's files: float checkpoint, optional run directory, then its JSON last
+    (the JSON is what marks the point done on resume)."""
+    from ..network import save_checkpoint
+    from ..rundir import write_json_atomic
+
+    if point.kind == "float":
+        save_checkpoint(outcome.net, out / "points" / f"{point.key}.pt")
+    if plan.keep_runs and point.kind != "ptq":
+        _write_point_run(out / "runs" / point.key, outcome.net.config, outcome.net, outcome.metrics)
+    write_json_atomic(out / "points" / f"{point.key}.json", _point_record(point, outcome.metrics, outcome.mode))
+
+
+def _run_local(plan: SweepPlan, out: Path, todo: list[Point], dataset, progress: bool,
+               on_done: Callable[[Point, PointOutcome], None]) -> None:
+    """The default executor: points one after another in this process."""
+    from ..network import load_checkpoint
+
+    float_nets: dict[int, Any] = {}
+    for point in todo:
+        float_net = None
+        if point.kind == "ptq":
+            float_net = float_nets.get(point.seed)
+            ckpt = out / "points" / f"float-s{point.seed}.pt"
+            if float_net is None and ckpt.is_file():
+                float_net = load_checkpoint(ckpt)
+        outcome = execute_point(plan, point, dataset, float_net, progress)
+        if point.kind == "float":
+            float_nets[point.seed] = outcome.net
+        elif outcome.float_net is not None:
+            float_nets[point.seed] = outcome.float_net
+        on_done(point, outcome)
+
+
 def run_sweep(
     plan: SweepPlan,
     out_dir: str | Path,
@@ -219,12 +294,14 @@ def run_sweep(
     dataset=None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    executor: Any = None,
 ) -> dict[str, Any]:
-    """Run every unfinished point of `plan` into `out_dir`; returns the rebuilt results."""
-    from ..engine import dataset_tensors, evaluate, load_data_for
-    from ..network import load_checkpoint, save_checkpoint
-    from ..rundir import write_json_atomic
-    from .training import post_training_quantize, train_with_policy
+    """Run every unfinished point of `plan` into `out_dir`; returns the rebuilt results.
+
+    `executor` (see `neurohebb.executors`) runs the points elsewhere, e.g. as Ray tasks; None runs
+    them here one after another. Either way the driver writes every file.
+    """
+    from ..engine import load_data_for
 
     out = Path(out_dir)
     try:
@@ -241,46 +318,21 @@ def run_sweep(
     if not todo:
         return rebuild_results(plan, out)
     dataset = dataset if dataset is not None else load_data_for(plan.config)
-    _, _, x_test, y_test = dataset_tensors(dataset)
-    float_nets: dict[int, Any] = {}
-    try:
-        for n, point in enumerate(todo, 1):
-            config = _seeded(plan.config, point.seed)
-            t0 = time.perf_counter()
-            if point.kind == "float":
-                net, metrics = train_with_policy(config, None, dataset=dataset, progress=progress)
-                save_checkpoint(net, out / "points" / f"{point.key}.pt")
-                metrics["stats_every"] = 1
-                float_nets[point.seed] = net
-                mode = "float32"
-            elif point.kind == "ptq":
-                net = float_nets.get(point.seed)
-                if net is None:
-                    ckpt = out / "points" / f"float-s{point.seed}.pt"
-                    if ckpt.is_file():
-                        net = load_checkpoint(ckpt)
-                    else:  # the checkpoint was removed: retrain (deterministic per seed)
-                        net, _ = train_with_policy(config, None, dataset=dataset, progress=progress)
-                    float_nets[point.seed] = net
-                qnet, diagnostics = post_training_quantize(net, point.policy)
-                from ..devices import resolve_device
+    finished = []
 
-                qnet = qnet.to(resolve_device(config.device))
-                metrics = {"test_accuracy": round(evaluate(qnet, x_test, y_test), 4), "diagnostics": diagnostics,
-                           "seed": point.seed, "n_test": int(x_test.shape[0])}
-                mode = "ptq"
-            else:
-                net, metrics = train_with_policy(config, point.policy, mode=plan.mode, dataset=dataset,
-                                                 progress=progress, stats_every=plan.stats_every)
-                metrics["stats_every"] = plan.stats_every
-                mode = plan.mode
-            if plan.keep_runs and point.kind != "ptq":
-                _write_point_run(out / "runs" / point.key, net.config, net, metrics)
-            metrics["point_seconds"] = round(time.perf_counter() - t0, 3)
-            write_json_atomic(out / "points" / f"{point.key}.json", _point_record(point, metrics, mode))
-            log(f"sweep: [{n}/{len(todo)}] {point.key}: {metrics['test_accuracy']:.2f} % ({metrics['point_seconds']:.0f} s)")
-            if n < len(todo):
-                rebuild_results(plan, out, figures=False)  # tables stay current during long sweeps
+    def on_done(point: Point, outcome: PointOutcome) -> None:
+        finish_point(plan, out, point, outcome)
+        finished.append(point.key)
+        log(f"sweep: [{len(finished)}/{len(todo)}] {point.key}: {outcome.metrics['test_accuracy']:.2f} % "
+            f"({outcome.metrics['point_seconds']:.0f} s)")
+        if len(finished) < len(todo):
+            rebuild_results(plan, out, figures=False)  # tables stay current during long sweeps
+
+    try:
+        if executor is None:
+            _run_local(plan, out, todo, dataset, progress, on_done)
+        else:
+            executor.run(plan, out, todo, dataset, on_done, log)
     finally:
         results = rebuild_results(plan, out)
     return results

@@ -20,6 +20,8 @@ POOLS = ("none", "max", "avg")
 LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+MAX_LAYERS = 256  # far beyond any soft-WTA stack; bounds what a typo in `--set layers.N` can allocate
+_GAP = {}  # placeholder for list entries an override skips (compared by identity, never filled)
 
 
 @dataclass
@@ -121,6 +123,13 @@ class ReadoutConfig:
             raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
         if not self.lr > 0:
             raise ConfigError(f"readout.lr must be > 0, got {self.lr}")
+        # gamma multiplies the lr at each milestone: <= 0 stops or reverses learning, > 1 grows it
+        # without bound (the recipe halves it); milestones are fractions of the readout epochs.
+        if not 0.0 < self.lr_gamma <= 1.0:
+            raise ConfigError(f"readout.lr_gamma must be in (0, 1] (the factor the lr is multiplied by at each milestone), got {self.lr_gamma}")
+        for i, m in enumerate(self.lr_milestones):
+            if not 0.0 < m <= 1.0:
+                raise ConfigError(f"readout.lr_milestones[{i}] must be a fraction of the epochs in (0, 1], got {m}")
 
 
 @dataclass
@@ -136,6 +145,10 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         if not self.layers:
             raise ConfigError("the network needs at least one [[layers]] entry")
+        if len(self.layers) > MAX_LAYERS:
+            raise ConfigError(f"the network has {len(self.layers)} layers; at most {MAX_LAYERS} are supported")
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {self.seed}")
         for i, layer in enumerate(self.layers):
             layer.validate(f"layers.{i}")
         self.data.validate()
@@ -237,6 +250,8 @@ def load_toml_dict(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); TOML files must be saved as UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -247,14 +262,26 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge `override` into a copy of `base`; layers merge element-wise by index."""
     out = dict(base)
     for key, value in override.items():
+        if key == "layers" and value == []:
+            raise ConfigError("layers = [] would leave the network without layers; change a layer with "
+                              "--set layers.N.KEY=VALUE, or give the [[layers]] tables in a --config file")
         if key == "layers" and isinstance(value, list) and isinstance(out.get(key), list):
-            layers = [dict(layer) for layer in out[key]]
+            layers = [dict(layer) if isinstance(layer, dict) else layer for layer in out[key]]
             for i, layer in enumerate(value):
                 if i < len(layers):
-                    layers[i] = merge(layers[i], layer)
+                    if isinstance(layer, dict) and isinstance(layers[i], dict):
+                        layers[i] = merge(layers[i], layer)
+                    else:
+                        layers[i] = layer  # not a table: _build names it
+                elif layer is _GAP:
+                    raise ConfigError(f"layers.{len(value) - 1}: the network has {len(layers)} layer(s), numbered from 0; "
+                                      f"change one of layers.0..{len(layers) - 1}, or add the next one as layers.{len(layers)}")
                 else:
                     layers.append(layer)
             out[key] = layers
+        elif key == "layers" and isinstance(value, list) and any(layer is _GAP for layer in value):
+            raise ConfigError(f"layers.{len(value) - 1}: the network has no layers {', '.join(str(i) for i, v in enumerate(value) if v is _GAP)} "
+                              "to change; give the [[layers]] tables in a --config file")
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
@@ -283,7 +310,9 @@ def parse_override(text: str) -> dict[str, Any]:
     for part in reversed(parts):
         if part.isdigit():
             index = int(part)
-            nested = [{} for _ in range(index)] + [nested]
+            if index >= MAX_LAYERS:
+                raise ConfigError(f"override key {key!r}: index {index} is out of range; layers are numbered from 0 (at most {MAX_LAYERS - 1})")
+            nested = [_GAP] * index + [nested]
         else:
             nested = {part: nested}
     return nested

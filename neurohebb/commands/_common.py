@@ -45,15 +45,33 @@ def print_metrics(metrics: dict, keys=("test_accuracy", "unsup_seconds", "readou
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
 
 
+# Roles that hold signed values in every rule: an unsigned format would clip half of them to 0.
+SIGNED_ROLES = ("weight", "update")
+
+
 def policy_from_arg(text: str, flag: str):
-    """A precision policy from a CLI value: a policy string, or a TOML file with [precision]."""
+    """A precision policy from a CLI value: a policy string, or a TOML file with [precision].
+
+    Checked in full here, before any data is loaded or any step trained: an empty value is an
+    error (not a silent float32), and signed roles need signed formats.
+    """
     from pathlib import Path
 
     from ..errors import ConfigError
     from ..precision import PrecisionPolicy
 
-    if text.endswith(".toml"):
+    if not [item for item in text.split(",") if item.strip()]:
+        raise ConfigError(f"{flag} {text!r} is empty; give a policy such as 'weight=s8.7' (or 'float32'), or leave {flag} out")
+    if text.strip().endswith(".toml"):
         if not Path(text).is_file():
             raise ConfigError(f"{flag} {text}: file not found; give a TOML file or a policy string")
-        return PrecisionPolicy.from_toml(text)
-    return PrecisionPolicy.parse(text)
+        policy = PrecisionPolicy.from_toml(text)
+    else:
+        policy = PrecisionPolicy.parse(text)
+    for role in SIGNED_ROLES:
+        fmt = policy.spec(role).fmt
+        if not fmt.is_float and not fmt.signed:
+            signed = f"m{fmt.bits}" if fmt.kind == "shared_exp" else f"s{fmt.bits}.{max(fmt.bits - 1, 0)}"
+            raise ConfigError(f"{flag}: {role}={fmt} is unsigned, but {role}s are signed (SoftHebb learns negative weights); "
+                              f"use a signed format such as {role}={signed}")
+    return policy

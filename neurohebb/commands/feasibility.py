@@ -53,10 +53,9 @@ def _chips(args: argparse.Namespace):
 
 def _policy(spec: str | None):
     from ..precision import PrecisionPolicy
+    from ._common import policy_from_arg
 
-    if spec and spec.endswith(".toml"):
-        return PrecisionPolicy.from_toml(spec)
-    return PrecisionPolicy.parse(spec)
+    return PrecisionPolicy() if spec is None else policy_from_arg(spec, "--precision")
 
 
 def _list_chips() -> int:

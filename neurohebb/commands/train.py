@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     out = args.out or default_run_dir(config.preset, config.seed)
-    if args.precision:
+    if args.precision is not None:
         metrics = _train_with_precision(args, config, out)
     else:
         _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite)
@@ -42,7 +42,7 @@ def _train_with_precision(args: argparse.Namespace, config, out) -> dict:
     from ._common import policy_from_arg
 
     policy = policy_from_arg(args.precision, "--precision")
-    with StagedRunDir(out, overwrite=args.overwrite) as staging:
+    with StagedRunDir(out, overwrite=args.overwrite, kind="train") as staging:
         net, metrics = train_with_policy(config, policy, mode=args.precision_mode, progress=not args.no_progress)
         write_run(staging, config, net, metrics)
     return metrics

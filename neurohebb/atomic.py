@@ -42,10 +42,10 @@ def is_filesystem_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in FILESYSTEM_ERRNOS
 
 
-def filesystem_error(path: str | Path, exc: OSError, doing: str = "write") -> NeurohebbError:
-    """The one-line error for `exc` raised while `doing` `path`."""
+def filesystem_error(path: str | Path, exc: OSError, doing: str = "write", fix: str | None = None) -> NeurohebbError:
+    """The one-line error for `exc` raised while `doing` `path` (`fix` replaces the default advice)."""
     reason = exc.strerror or type(exc).__name__
-    return NeurohebbError(f"cannot {doing} {path}: {reason}; {_FIXES.get(exc.errno, 'check the path')}")
+    return NeurohebbError(f"cannot {doing} {path}: {reason}; {fix or _FIXES.get(exc.errno, 'check the path')}")
 
 
 def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:

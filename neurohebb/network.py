@@ -139,18 +139,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def read_checkpoint_payload(path: Path, map_location: str | torch.device = "cpu") -> object:
-    """`torch.load(weights_only=True)`: a pickle that asks for anything but tensors and plain data
-    is refused without running it. torch's own message suggests `weights_only=False`, advice a
-    user must never follow for a file they did not write, so it is not passed on."""
-    import warnings
+    """Tensors and plain data only (see `neurohebb.safeload`)."""
+    from .safeload import load_tensors_file
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt file, a foreign pickle, or not a torch file at all
-        raise NeurohebbError(f"checkpoint {path} cannot be read safely ({type(exc).__name__}): it is corrupt, not a neurohebb "
-                             "checkpoint, or holds objects other than tensors; retrain it with `neurohebb train`") from None
+    return load_tensors_file(path, "retrain it with `neurohebb train`", map_location)
 
 
 def checkpoint_parts(path: Path, payload: object) -> tuple[RunConfig, int, dict[str, torch.Tensor]]:
@@ -169,9 +161,9 @@ def checkpoint_parts(path: Path, payload: object) -> tuple[RunConfig, int, dict[
     num_classes = payload["num_classes"]
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
         raise NeurohebbError(f"checkpoint {path}: num_classes must be a positive integer, got {num_classes!r}; it is damaged, retrain it")
-    state = payload["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise NeurohebbError(f"checkpoint {path}: state_dict must map names to tensors, got {type(state).__name__}; it is damaged, retrain it")
+    from .safeload import require_tensor_dict
+
+    state = require_tensor_dict(path, "state_dict", payload["state_dict"], "it is damaged, retrain it")
     return config, num_classes, state
 
 

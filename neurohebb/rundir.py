@@ -47,7 +47,7 @@ def make_output_dir(path: str | Path) -> Path:
     return out
 
 
-def check_writable_dir(path: str | Path) -> None:
+def check_writable_dir(path: str | Path, fix: str | None = None) -> None:
     """Fail now, not after the work, if files cannot be created in `path` (read-only mount,
     permissions; root ignores permission bits, so try it rather than ask `os.access`)."""
     from .atomic import create_temp_file
@@ -56,7 +56,7 @@ def check_writable_dir(path: str | Path) -> None:
     try:
         create_temp_file(path / "probe").unlink()
     except OSError as exc:
-        raise filesystem_error(path, exc, "write to") from None
+        raise filesystem_error(path, exc, "write to", fix) from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

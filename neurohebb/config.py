@@ -6,6 +6,7 @@ before minutes of training, with a message naming the field and what it accepts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -68,10 +69,16 @@ class LayerConfig:
         if self.pool != "none" and (self.pool_kernel < 1 or self.pool_stride < 1):
             raise ConfigError(f"{where}: pool_kernel and pool_stride must be >= 1")
         for name in ("t_invert", "init_radius"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
-        if not self.lr >= 0:
-            raise ConfigError(f"{where}.lr must be >= 0, got {self.lr}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{where}.{name} must be a finite number > 0, got {getattr(self, name)}")
+        if not 0 <= self.lr < math.inf:
+            raise ConfigError(f"{where}.lr must be a finite number >= 0, got {self.lr}")
+        if not math.isfinite(self.lr_power):
+            raise ConfigError(f"{where}.lr_power must be a finite number, got {self.lr_power}")
+        # the triangle's power and the softmax's inverse temperature: <= 0 or inf gives NaN outputs
+        if self.activation in ("triangle", "softmax") and not 0 < self.activation_param < math.inf:
+            raise ConfigError(f"{where}.activation_param ({self.activation} {'power' if self.activation == 'triangle' else 'inverse temperature'}) "
+                              f"must be a finite number > 0, got {self.activation_param}")
         if self.bias and self.kind != "linear":
             raise ConfigError(f"{where}.bias is only supported for linear layers")
 
@@ -121,8 +128,8 @@ class ReadoutConfig:
             raise ConfigError("readout.epochs and readout.batch_size must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
-        if not self.lr > 0:
-            raise ConfigError(f"readout.lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ConfigError(f"readout.lr must be a finite number > 0, got {self.lr}")
         # gamma multiplies the lr at each milestone: <= 0 stops or reverses learning, > 1 grows it
         # without bound (the recipe halves it); milestones are fractions of the readout epochs.
         if not 0.0 < self.lr_gamma <= 1.0:

@@ -72,7 +72,9 @@ def _norm_gap(net: HebbNetwork) -> str:
 def _check_weights(net: HebbNetwork) -> None:
     for i, block in enumerate(net.blocks):
         if not bool(torch.isfinite(block.layer.weight).all()):
-            raise NeurohebbError(f"weights of layer {i} became NaN/Inf during Hebbian training; lower layers.{i}.lr")
+            cfg = block.cfg
+            raise NeurohebbError(f"weights of layer {i} became NaN/Inf during Hebbian training (lr {cfg.lr}, t_invert {cfg.t_invert}, "
+                                 f"{cfg.activation} {cfg.activation_param}); lower layers.{i}.lr or layers.{i}.t_invert")
 
 
 def hebbian_phase(

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ..precision.sweep import SweepPlan, format_summary, run_sweep
     from ._common import config_from_args, policy_from_arg
 
+    from ..sizes import check_fits_in_memory
+
     config = config_from_args(args)
+    check_fits_in_memory(config)
     base_policy = policy_from_arg(args.policy, "--policy")
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")

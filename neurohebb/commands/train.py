@@ -23,8 +23,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import train
+    from ..sizes import check_fits_in_memory
 
     config = config_from_args(args)
+    check_fits_in_memory(config)  # before the data is loaded
     out = args.out or default_run_dir(config.preset, config.seed)
     if args.precision is not None:
         metrics = _train_with_precision(args, config, out)

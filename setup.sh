@@ -26,7 +26,9 @@ if [[ ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
   PIP -r requirements/base.txt
   # lava-nc: declared for Python 3.10 only; its dependencies are in requirements/base.txt.
   PIP --no-deps --ignore-requires-python -r requirements/lava.txt
-  PIP --no-deps -e .
+  # setuptools reports every editable install with an "Editable installation" notice (about
+  # folders named like the package in the working directory: here that folder is the package).
+  PYTHONWARNINGS="ignore:Editable installation" PIP --no-deps -e .
   echo "$WANT" > "$STAMP"
 fi
 

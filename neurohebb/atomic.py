@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -51,8 +52,9 @@ def filesystem_error(path: str | Path, exc: OSError, doing: str = "write", fix: 
 def create_temp_file(path: Path, suffix: str = ".tmp") -> Path:
     """A new empty file beside `path`, created with mode 0666 so the user's umask decides who may
     read it (tempfile.mkstemp would force 0600)."""
+    owner = f"{os.getpid()}@{socket.gethostname()}"  # lets a later run tell a killed writer's leftovers
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+        tmp = path.with_name(f".{path.name}.tmp-{owner}-{secrets.token_hex(4)}{suffix}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp

@@ -32,6 +32,8 @@ _LEGACY_SIGNATURES = (
 )
 # .NAME.staging-PID@HOST-TOKEN / .NAME.old-PID@HOST-TOKEN
 _STAGING_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{8}$")
+# .NAME.tmp-PID@HOST-TOKEN[.SUFFIX]: a temporary file of atomic.replace_atomically
+_TEMP_RE = re.compile(r"^\..+\.tmp-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{8}(\.[^.]+)?$")
 _LEGACY_STAGING_RE = re.compile(r"^\..+\.staging-[a-z0-9_]{8}$")  # tempfile.mkdtemp names of older versions
 
 
@@ -90,8 +92,8 @@ def _process_alive(pid: int) -> bool:
 
 
 def clean_stale_staging(parent: Path) -> list[Path]:
-    """Remove staging folders left in `parent` by runs that were killed (SIGKILL, power loss),
-    and put back a run a killed `--overwrite` had moved aside. Returns what was removed; reports
+    """Remove staging folders and temporary files left in `parent` by runs that were killed
+    (SIGKILL, power loss), and put back a run a killed `--overwrite` had moved aside. Returns what was removed; reports
     (on stderr) folders of older versions whose owner cannot be told."""
     removed: list[Path] = []
     try:
@@ -100,6 +102,14 @@ def clean_stale_staging(parent: Path) -> list[Path]:
         return removed
     host = socket.gethostname()
     for entry in entries:
+        temp = _TEMP_RE.match(entry.name)
+        if temp is not None and temp["host"] == host and not _process_alive(int(temp["pid"])) and entry.is_file():
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+            continue
         match = _STAGING_RE.match(entry.name)
         if match is None:
             if _LEGACY_STAGING_RE.match(entry.name) and entry.is_dir():

@@ -293,8 +293,13 @@ def test_stale_staging_of_killed_runs_is_removed_and_live_ones_kept(capsys, tmp_
     for folder in (stale, live, moved_aside):
         folder.mkdir()
         (folder / "checkpoint.pt").write_bytes(b"x")
+    stale_temp = tmp_path / f".eval.json.tmp-{dead}@{host}-0123abcd.tmp"
+    live_temp = tmp_path / f".eval.json.tmp-{os.getpid()}@{host}-0123abcd.tmp"
+    stale_temp.write_text("half")
+    live_temp.write_text("being written")
     assert main(["train", *TINY, "--out", str(tmp_path / "new")]) == 0
     assert not stale.exists() and live.exists()
+    assert not stale_temp.exists() and live_temp.exists()
     assert (tmp_path / "kept" / "checkpoint.pt").read_bytes() == b"x" and not moved_aside.exists()
 
 

@@ -235,10 +235,12 @@ def run_sweep(
     from ..rundir import write_json_atomic
     from .training import dataset_tensors, post_training_quantize, train_with_policy
 
-    from ..rundir import check_writable_dir, make_output_dir
+    from ..rundir import check_writable_dir, clean_stale_staging, make_output_dir
 
     out = Path(out_dir)
     check_writable_dir(make_output_dir(out / "points"))
+    clean_stale_staging(out / "points")  # temporary files of a sweep that was killed mid-write
+    clean_stale_staging(out)
     _check_manifest(out, plan)
     done = load_points(out)
     todo = [p for p in plan.points() if p.key not in done]

@@ -79,6 +79,10 @@ class STPNTrainConfig:
         return matched_hidden(self.model, target, VOCAB_SIZE, VOCAB_SIZE)
 
     def validate(self) -> None:
+        for name in ("seed", "data_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer in [0, 2**63), got {value}")
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         if self.model not in MODELS:

@@ -27,8 +27,8 @@ MARKER_FORMAT = "neurohebb-run-v1"
 # Files that identify run directories written before the marker existed.
 _LEGACY_SIGNATURES = (
     {"config.toml", "checkpoint.pt", "metrics.json"},  # neurohebb train
-    {"config.json", "metrics.json"},  # neurohebb stpn train
-    {"comparison.json", "comparison.csv"},  # neurohebb stpn compare
+    {"config.json", "metrics.json", "model.pt"},  # neurohebb stpn train
+    {"comparison.json", "comparison.csv", "comparison.md"},  # neurohebb stpn compare
 )
 # .NAME.staging-PID@HOST-TOKEN / .NAME.old-PID@HOST-TOKEN
 _STAGING_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{8}$")

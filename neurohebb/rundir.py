@@ -201,7 +201,7 @@ class StagedRunDir:
         """Name the folder the user asked for, not the hidden staging folder."""
         assert self.staging is not None
         if isinstance(exc, NeurohebbError) and str(self.staging) in str(exc):
-            raise NeurohebbError(str(exc).replace(str(self.staging), str(self.shown)) + f" (nothing was written to {self.shown})") from None
+            raise NeurohebbError(str(exc).replace(str(self.staging), str(self.shown)) + f" ({self.shown} was left as it was)") from None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.staging is not None

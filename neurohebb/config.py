@@ -70,15 +70,15 @@ class LayerConfig:
             raise ConfigError(f"{where}: pool_kernel and pool_stride must be >= 1")
         for name in ("t_invert", "init_radius"):
             if not 0 < getattr(self, name) < math.inf:
-                raise ConfigError(f"{where}.{name} must be a finite number > 0, got {getattr(self, name)}")
+                raise ConfigError(f"{where}.{name} must be > 0 and finite, got {getattr(self, name)}")
         if not 0 <= self.lr < math.inf:
-            raise ConfigError(f"{where}.lr must be a finite number >= 0, got {self.lr}")
+            raise ConfigError(f"{where}.lr must be >= 0 and finite, got {self.lr}")
         if not math.isfinite(self.lr_power):
-            raise ConfigError(f"{where}.lr_power must be a finite number, got {self.lr_power}")
+            raise ConfigError(f"{where}.lr_power must be finite, got {self.lr_power}")
         # the triangle's power and the softmax's inverse temperature: <= 0 or inf gives NaN outputs
         if self.activation in ("triangle", "softmax") and not 0 < self.activation_param < math.inf:
             raise ConfigError(f"{where}.activation_param ({self.activation} {'power' if self.activation == 'triangle' else 'inverse temperature'}) "
-                              f"must be a finite number > 0, got {self.activation_param}")
+                              f"must be > 0 and finite, got {self.activation_param}")
         if self.bias and self.kind != "linear":
             raise ConfigError(f"{where}.bias is only supported for linear layers")
 
@@ -129,7 +129,7 @@ class ReadoutConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.lr < math.inf:
-            raise ConfigError(f"readout.lr must be a finite number > 0, got {self.lr}")
+            raise ConfigError(f"readout.lr must be > 0 and finite, got {self.lr}")
         # gamma multiplies the lr at each milestone: <= 0 stops or reverses learning, > 1 grows it
         # without bound (the recipe halves it); milestones are fractions of the readout epochs.
         if not 0.0 < self.lr_gamma <= 1.0:

@@ -344,9 +344,9 @@ def test_stray_filesystem_oserror_is_one_line(capsys, monkeypatch):
     ("readout.lr_milestones=[5,-1]", "readout.lr_milestones[0]"),
     ("readout.lr_milestones=[0.5,-1]", "readout.lr_milestones[1]"),
     ("layers=[]", "without layers"),
-    ("layers.0.t_invert=inf", "layers.0.t_invert must be a finite number > 0"),
+    ("layers.0.t_invert=inf", "layers.0.t_invert must be > 0 and finite"),
     ("layers.0.activation_param=-1", "layers.0.activation_param"),
-    ("readout.lr=nan", "readout.lr must be a finite number"),
+    ("readout.lr=nan", "readout.lr must be > 0 and finite"),
 ])
 def test_impossible_settings_are_refused_before_training(capsys, tmp_path, monkeypatch, override, fragment):
     import neurohebb.engine as engine

@@ -80,9 +80,7 @@ def _missing_target(parser: argparse.ArgumentParser) -> int:
 def _check_common(args: argparse.Namespace) -> None:
     from ..errors import ConfigError
 
-    for flag, value, low in (("--steps", args.steps, 1), ("--weight-bits", args.weight_bits, 1), ("--samples", args.samples, 1)):
-        if value < low:
-            raise ConfigError(f"{flag} must be >= {low}, got {value}")
+    # --steps, --samples and --weight-bits are checked by the backend with the chip's limits
     if not 0 <= args.seed < 2**31:
         raise ConfigError(f"--seed must be in [0, 2**31), got {args.seed}")
 

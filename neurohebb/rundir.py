@@ -61,6 +61,18 @@ def check_writable_dir(path: str | Path, fix: str | None = None) -> None:
         raise filesystem_error(path, exc, "write to", fix) from None
 
 
+def check_can_create_dir(path: str | Path, fix: str | None = None) -> None:
+    """Fail now if `path` could not be created and written later, without creating anything:
+    its nearest existing ancestor must be a writable folder."""
+    path = Path(os.path.abspath(path))
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NeurohebbError(f"cannot create {path}: {ancestor} is a file, not a folder; {fix or 'choose another --out'}")
+    check_writable_dir(ancestor, fix)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

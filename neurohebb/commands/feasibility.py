@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..feasibility.analysis import analyse_config
     from ..feasibility.plots import save_report_figure
     from ..feasibility.report import render_text
-    from ..rundir import check_writable_dir, make_output_dir, write_json_atomic
+    from ..rundir import check_can_create_dir, make_output_dir, write_json_atomic
 
     if args.list_chips:
         return _list_chips()
@@ -106,13 +106,15 @@ def run(args: argparse.Namespace) -> int:
     for path in (json_path, png_path):  # before the analysis, so a bad path costs nothing
         if path.is_dir():
             raise ConfigError(f"{path} is a folder; give a file name for --json/--plot, or use --out DIR")
-        check_writable_dir(make_output_dir(path.parent))
+        check_can_create_dir(path.parent)
     report = analyse_config(
         config, chips, policy, net=net, data_dir=args.data_dir, samples=args.samples, activity_rate=args.activity,
         seed=config.seed, time_steps=args.time_steps, wta=not args.no_wta_circuit, network=name,
     )
     print(render_text(report, verbose=args.verbose), end="")
 
+    for path in (json_path, png_path):
+        make_output_dir(path.parent)
     write_json_atomic(json_path, report)
     save_report_figure(report, png_path)
     print(f"wrote {json_path} and {png_path}")

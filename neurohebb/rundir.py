@@ -105,8 +105,8 @@ def _process_alive(pid: int) -> bool:
 
 def clean_stale_staging(parent: Path) -> list[Path]:
     """Remove staging folders and temporary files left in `parent` by runs that were killed
-    (SIGKILL, power loss), and put back a run a killed `--overwrite` had moved aside. Returns what was removed; reports
-    (on stderr) folders of older versions whose owner cannot be told."""
+    (SIGKILL, power loss), and put back a run a killed `--overwrite` had moved aside. Returns
+    what was removed; reports (on stderr) folders of older versions whose owner is unknown."""
     removed: list[Path] = []
     try:
         entries = list(parent.iterdir())
@@ -188,13 +188,14 @@ class StagedRunDir:
                                  "choose another --out, or remove it yourself if you mean it")
 
     def __enter__(self) -> Path:
-        self.check()
         parent = self.final.parent
+        if parent.is_dir():
+            clean_stale_staging(parent)  # first: it may put back a run that check() must then see
+        self.check()
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise NeurohebbError(f"cannot write to output directory {parent}: {exc.strerror}; choose a writable --out") from None
-        clean_stale_staging(parent)
         staging = _unique_name(self.final, "staging")
         try:
             os.mkdir(staging, 0o777)  # the umask decides who may read the results

@@ -303,6 +303,14 @@ def test_stale_staging_of_killed_runs_is_removed_and_live_ones_kept(capsys, tmp_
     assert (tmp_path / "kept" / "checkpoint.pt").read_bytes() == b"x" and not moved_aside.exists()
 
 
+def test_a_run_put_back_after_a_kill_is_not_replaced_without_overwrite(capsys, tmp_path):
+    moved_aside = tmp_path / f".kept.old-{_dead_pid()}@{socket.gethostname()}-89abcdef"
+    moved_aside.mkdir()
+    (moved_aside / "metrics.json").write_text("{}")
+    assert_one_line(*cli(capsys, "train", *TINY, "--out", str(tmp_path / "kept")), "already exists")
+    assert (tmp_path / "kept" / "metrics.json").read_text() == "{}"
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

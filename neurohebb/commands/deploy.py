@@ -88,18 +88,16 @@ def _check_common(args: argparse.Namespace) -> None:
 def _run_config(run_dir: str):
     """The run's config (from config.toml), read before Lava is started."""
     from ..config import config_from_dict, load_toml_dict
-    from ..errors import NeurohebbError
 
-    path = Path(run_dir) / "config.toml"
-    if not path.is_file():
-        raise NeurohebbError(f"{run_dir} has no config.toml; pass a run directory written by `neurohebb train`")
-    return config_from_dict(load_toml_dict(path))
+    return config_from_dict(load_toml_dict(Path(run_dir) / "config.toml"))
 
 
 def resolve_wta(wta: str, run_dir: str) -> str:
     """`auto`: the spiking circuit stands for a softmax only, so any other activation runs as currents."""
     if wta != "auto":
         return wta
+    if not (Path(run_dir) / "config.toml").is_file():
+        return "spiking"  # not a run: deploy_run reports that (after a missing Lava, which comes first)
     layers = _run_config(run_dir).layers
     return "spiking" if layers and layers[0].activation == "softmax" else "currents"
 

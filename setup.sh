@@ -17,12 +17,18 @@ WANT=$(cat setup.sh pyproject.toml requirements/*.txt | sha256sum | cut -c1-16)
 if [[ ! -f $STAMP || $(cat "$STAMP") != "$WANT" ]]; then
   echo "neurohebb: setting up $VENV (first run takes a few minutes)" >&2
   [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
-  PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
-  "${PIP[@]}" --upgrade pip
-  "${PIP[@]}" -r requirements/base.txt
+  # pip warns about every index folder in a machine's pip config that does not exist (once per
+  # package): harmless, so those lines alone are dropped; every other message, and pip's exit
+  # status, comes through unchanged.
+  IGNORED="^WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.$"
+  PIP() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v -E "$IGNORED" >&2 || true); }
+  PIP --upgrade pip
+  PIP -r requirements/base.txt
   # lava-nc: declared for Python 3.10 only; its dependencies are in requirements/base.txt.
-  "${PIP[@]}" --no-deps --ignore-requires-python -r requirements/lava.txt
-  "${PIP[@]}" --no-deps -e .
+  PIP --no-deps --ignore-requires-python -r requirements/lava.txt
+  # setuptools reports every editable install with an "Editable installation" notice (about
+  # folders named like the package in the working directory: here that folder is the package).
+  PYTHONWARNINGS="ignore:Editable installation" PIP --no-deps -e .
   echo "$WANT" > "$STAMP"
 fi
 

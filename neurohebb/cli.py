@@ -8,9 +8,11 @@ instant and a missing optional backend only matters to the command that needs it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
+import warnings
 
 from . import __version__
 from .errors import NeurohebbError
@@ -58,15 +60,43 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _terminate_like_interrupt()
-    try:
-        result = args.func(args)
-    except NeurohebbError as exc:
-        print(f"neurohebb: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("neurohebb: interrupted; completed results were kept", file=sys.stderr)
-        return 130
+    with _warnings_held() as held:
+        try:
+            result = args.func(args)
+        except NeurohebbError as exc:
+            held.clear()  # a one-line error stays one line: the warnings were about the failed work
+            print(f"neurohebb: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            from .atomic import filesystem_error, is_filesystem_error
+
+            if not (is_filesystem_error(exc) and exc.filename):
+                raise
+            held.clear()  # a disk problem a writer did not catch itself: still the user's to fix
+            print(f"neurohebb: error: {filesystem_error(exc.filename, exc, 'access')}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("neurohebb: interrupted; completed results were kept", file=sys.stderr)
+            return 130
     return int(result or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@contextlib.contextmanager
+def _warnings_held():
+    """Hold Python warnings until the command ends: shown once it succeeded, dropped when it ends
+    in a one-line error (they were about work that failed, and would bury the message)."""
+    held: list = []
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield caught
+        finally:
+            held = list(caught)
+    for w in held:
+        print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line).rstrip(), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

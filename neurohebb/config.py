@@ -6,6 +6,7 @@ before minutes of training, with a message naming the field and what it accepts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -22,6 +23,8 @@ LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
 HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
 AUGMENTS = ("none", "crop-flip")
+MAX_LAYERS = 256  # far beyond any soft-WTA stack; bounds what a typo in `--set layers.N` can allocate
+_GAP = {}  # placeholder for list entries an override skips (compared by identity, never filled)
 
 
 @dataclass
@@ -68,10 +71,16 @@ class LayerConfig:
         if self.pool != "none" and (self.pool_kernel < 1 or self.pool_stride < 1):
             raise ConfigError(f"{where}: pool_kernel and pool_stride must be >= 1")
         for name in ("t_invert", "init_radius"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
-        if not self.lr >= 0:
-            raise ConfigError(f"{where}.lr must be >= 0, got {self.lr}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{where}.{name} must be > 0 and finite, got {getattr(self, name)}")
+        if not 0 <= self.lr < math.inf:
+            raise ConfigError(f"{where}.lr must be >= 0 and finite, got {self.lr}")
+        if not math.isfinite(self.lr_power):
+            raise ConfigError(f"{where}.lr_power must be finite, got {self.lr_power}")
+        # the triangle's power and the softmax's inverse temperature: <= 0 or inf gives NaN outputs
+        if self.activation in ("triangle", "softmax") and not 0 < self.activation_param < math.inf:
+            raise ConfigError(f"{where}.activation_param ({self.activation} {'power' if self.activation == 'triangle' else 'inverse temperature'}) "
+                              f"must be > 0 and finite, got {self.activation_param}")
         if self.bias and self.kind != "linear":
             raise ConfigError(f"{where}.bias is only supported for linear layers")
 
@@ -132,11 +141,19 @@ class ReadoutConfig:
             raise ConfigError(f"readout.augment_pad must be >= 0, got {self.augment_pad}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"readout.dropout must be in [0, 1), got {self.dropout}")
-        if not self.lr > 0:
-            raise ConfigError(f"readout.lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ConfigError(f"readout.lr must be > 0 and finite, got {self.lr}")
+        # gamma multiplies the lr at each milestone: <= 0 stops or reverses learning, > 1 grows it
+        # without bound (the recipe halves it); milestones are fractions of the readout epochs.
+        if not 0.0 < self.lr_gamma <= 1.0:
+            raise ConfigError(f"readout.lr_gamma must be in (0, 1] (the factor the lr is multiplied by at each milestone), got {self.lr_gamma}")
+        for i, m in enumerate(self.lr_milestones):
+            if not 0.0 < m <= 1.0:
+                raise ConfigError(f"readout.lr_milestones[{i}] must be a fraction of the epochs in (0, 1], got {m}")
 
 
 PRECISION_MODES = ("fake-quant", "integer")
+SIGNED_ROLES = ("weight", "update")  # signed in every rule
 
 
 @dataclass
@@ -162,9 +179,16 @@ class PrecisionConfig:
         if not str(self.policy).strip():
             raise ConfigError("precision.policy is empty; give float32 or e.g. 'weight=m8:stochastic'")
         try:
-            self.policy = str(PrecisionPolicy.parse(self.policy))  # canonical, complete form
+            policy = PrecisionPolicy.parse(self.policy)
         except ConfigError as exc:
             raise ConfigError(f"precision.policy: {exc}") from None
+        for role in SIGNED_ROLES:  # an unsigned format would clip half of these values to 0
+            fmt = policy.spec(role).fmt
+            if not fmt.is_float and not fmt.signed:
+                signed = f"m{fmt.bits}" if fmt.kind == "shared_exp" else f"s{fmt.bits}.{max(fmt.bits - 1, 0)}"
+                raise ConfigError(f"precision.policy: {role}={fmt} is unsigned, but {role}s are signed (SoftHebb learns "
+                                  f"negative weights); use a signed format such as {role}={signed}")
+        self.policy = str(policy)  # canonical, complete form
 
     @property
     def is_float(self) -> bool:
@@ -185,6 +209,10 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         if not self.layers:
             raise ConfigError("the network needs at least one [[layers]] entry")
+        if len(self.layers) > MAX_LAYERS:
+            raise ConfigError(f"the network has {len(self.layers)} layers; at most {MAX_LAYERS} are supported")
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {self.seed}")
         for i, layer in enumerate(self.layers):
             layer.validate(f"layers.{i}")
         self.data.validate()
@@ -310,6 +338,8 @@ def load_toml_dict(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); TOML files must be saved as UTF-8") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -320,14 +350,26 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge `override` into a copy of `base`; layers merge element-wise by index."""
     out = dict(base)
     for key, value in override.items():
+        if key == "layers" and value == []:
+            raise ConfigError("layers = [] would leave the network without layers; change a layer with "
+                              "--set layers.N.KEY=VALUE, or give the [[layers]] tables in a --config file")
         if key == "layers" and isinstance(value, list) and isinstance(out.get(key), list):
-            layers = [dict(layer) for layer in out[key]]
+            layers = [dict(layer) if isinstance(layer, dict) else layer for layer in out[key]]
             for i, layer in enumerate(value):
                 if i < len(layers):
-                    layers[i] = merge(layers[i], layer)
+                    if isinstance(layer, dict) and isinstance(layers[i], dict):
+                        layers[i] = merge(layers[i], layer)
+                    else:
+                        layers[i] = layer  # not a table: _build names it
+                elif layer is _GAP:
+                    raise ConfigError(f"layers.{len(value) - 1}: the network has {len(layers)} layer(s), numbered from 0; "
+                                      f"change one of layers.0..{len(layers) - 1}, or add the next one as layers.{len(layers)}")
                 else:
                     layers.append(layer)
             out[key] = layers
+        elif key == "layers" and isinstance(value, list) and any(layer is _GAP for layer in value):
+            raise ConfigError(f"layers.{len(value) - 1}: the network has no layers {', '.join(str(i) for i, v in enumerate(value) if v is _GAP)} "
+                              "to change; give the [[layers]] tables in a --config file")
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
@@ -356,7 +398,9 @@ def parse_override(text: str) -> dict[str, Any]:
     for part in reversed(parts):
         if part.isdigit():
             index = int(part)
-            nested = [{} for _ in range(index)] + [nested]
+            if index >= MAX_LAYERS:
+                raise ConfigError(f"override key {key!r}: index {index} is out of range; layers are numbered from 0 (at most {MAX_LAYERS - 1})")
+            nested = [_GAP] * index + [nested]
         else:
             nested = {part: nested}
     return nested

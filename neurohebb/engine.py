@@ -20,11 +20,11 @@ import torch
 from .progress import tqdm
 
 from .batches import BatchSource, TensorBatches
-from .config import RunConfig, config_from_dict, load_toml_dict
+from .config import RunConfig
 from .devices import resolve_device
 from .errors import NeurohebbError
 from .readout import LinearReadoutAdam
-from .network import HebbNetwork, load_checkpoint, save_checkpoint
+from .network import HebbNetwork, save_checkpoint
 from .rules import neuron_norms
 from .rundir import StagedRunDir, write_json_atomic, write_text_atomic
 from .steps import PlasticityStep, make_step
@@ -59,7 +59,9 @@ def _norm_gap(net: HebbNetwork) -> str:
 def _check_weights(net: HebbNetwork) -> None:
     for i, block in enumerate(net.blocks):
         if not bool(torch.isfinite(block.layer.weight).all()):
-            raise NeurohebbError(f"weights of layer {i} became NaN/Inf during Hebbian training; lower layers.{i}.lr")
+            cfg = block.cfg
+            raise NeurohebbError(f"weights of layer {i} became NaN/Inf during Hebbian training (lr {cfg.lr}, t_invert {cfg.t_invert}, "
+                                 f"{cfg.activation} {cfg.activation_param}); lower layers.{i}.lr or layers.{i}.t_invert")
 
 
 def hebbian_phase(
@@ -212,7 +214,7 @@ def train(
     The run directory is staged and only appears when everything succeeded.
     """
     if out_dir is not None:
-        with StagedRunDir(out_dir, overwrite=overwrite) as staging:
+        with StagedRunDir(out_dir, overwrite=overwrite, kind="train") as staging:
             net, metrics = train_pipeline(config, progress, dataset, step)
             write_run(staging, config, net, metrics)
         return net, metrics
@@ -306,13 +308,8 @@ def write_run(directory: Path, config: RunConfig, net: HebbNetwork, metrics: dic
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, HebbNetwork]:
-    """Reload a run directory for evaluation or deployment."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise NeurohebbError(f"run directory {run_dir} not found; train one with `neurohebb train --out {run_dir}`")
-    config_path = run_dir / "config.toml"
-    if not config_path.is_file():
-        raise NeurohebbError(f"{run_dir} has no config.toml; it is not a complete neurohebb run directory")
-    config = config_from_dict(load_toml_dict(config_path))
-    net = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
-    return config, net
+    """Reload a run directory for evaluation or deployment (config.toml checked against the
+    checkpoint: see `neurohebb.runfiles`)."""
+    from .runfiles import load_run as _load_run
+
+    return _load_run(run_dir, device)

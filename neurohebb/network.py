@@ -5,6 +5,7 @@ Checkpoints hold only tensors and plain data (the resolved config as a dict) and
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from .errors import NeurohebbError
 from .layers import SoftWTAConv2d, SoftWTALayer, SoftWTALinear
 from .steps import Float32Step, PlasticityStep
 from .shapes import DATASET_SHAPES, describe
+from .sizes import check_fits_in_memory
 
 CHECKPOINT_FORMAT = "neurohebb-checkpoint-v1"
 
@@ -78,6 +80,7 @@ class HebbNetwork(nn.Module):
         self.config = config
         input_shape = DATASET_SHAPES[config.data.dataset]
         self.shapes = describe(config.layers, input_shape)
+        check_fits_in_memory(config, num_classes)  # before any tensor is allocated
         self.blocks = nn.ModuleList(
             HebbBlock(cfg, shape.input_shape, generator) for cfg, shape in zip(config.layers, self.shapes)
         )
@@ -130,26 +133,64 @@ def save_checkpoint(net: HebbNetwork, path: str | Path) -> None:
         "num_classes": net.readout.out_features,
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
-    replace_atomically(path, lambda tmp: torch.save(payload, tmp))
+    buffer = io.BytesIO()  # serialise in memory: torch's own file writer hides a full disk's errno
+    torch.save(payload, buffer)
+    replace_atomically(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HebbNetwork:
     path = Path(path)
     if not path.is_file():
         raise NeurohebbError(f"checkpoint {path} not found; pass a run directory written by `neurohebb train`")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt file, or not a torch file at all
-        raise NeurohebbError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it is corrupt or not a neurohebb checkpoint, retrain it") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise NeurohebbError(f"{path} is not a {CHECKPOINT_FORMAT} file; retrain with `neurohebb train`")
-    config = config_from_dict(payload["config"])
-    net = HebbNetwork(config, num_classes=int(payload["num_classes"]))
-    try:
-        net.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise NeurohebbError(f"checkpoint {path} does not match its own config ({str(exc).splitlines()[0]}); retrain it") from None
+    payload = read_checkpoint_payload(path, map_location)
+    config, num_classes, state = checkpoint_parts(path, payload)
+    net = HebbNetwork(config, num_classes=num_classes)
+    check_state_dict(path, net, state)
+    net.load_state_dict(state)
     for name, tensor in net.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise NeurohebbError(f"checkpoint {path}: {name} contains NaN or Inf; retrain with a lower learning rate")
     return net.to(map_location).eval()
+
+
+def read_checkpoint_payload(path: Path, map_location: str | torch.device = "cpu") -> object:
+    """Tensors and plain data only (see `neurohebb.safeload`)."""
+    from .safeload import load_tensors_file
+
+    return load_tensors_file(path, "retrain it with `neurohebb train`", map_location)
+
+
+def checkpoint_parts(path: Path, payload: object) -> tuple[RunConfig, int, dict[str, torch.Tensor]]:
+    """The config, class count and tensors of a checkpoint, each checked for its type."""
+    from .errors import ConfigError
+
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise NeurohebbError(f"{path} is not a {CHECKPOINT_FORMAT} file; retrain with `neurohebb train`")
+    missing = [key for key in ("config", "num_classes", "state_dict") if key not in payload]
+    if missing:
+        raise NeurohebbError(f"checkpoint {path} has no {missing[0]!r} entry; it is damaged, retrain it")
+    try:
+        config = config_from_dict(payload["config"])
+    except ConfigError as exc:
+        raise NeurohebbError(f"checkpoint {path} holds an invalid config ({exc}); retrain it") from None
+    num_classes = payload["num_classes"]
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= 1_000_000:
+        raise NeurohebbError(f"checkpoint {path}: num_classes must be a positive integer, got {num_classes!r}; it is damaged, retrain it")
+    from .safeload import require_tensor_dict
+
+    state = require_tensor_dict(path, "state_dict", payload["state_dict"], "it is damaged, retrain it")
+    return config, num_classes, state
+
+
+def check_state_dict(path: Path, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Name the first tensor that is missing, unexpected, or of the wrong shape."""
+    expected = net.state_dict()
+    for name, tensor in expected.items():
+        if name not in state:
+            raise NeurohebbError(f"checkpoint {path} does not match its own config: tensor {name} is missing; retrain it")
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise NeurohebbError(f"checkpoint {path} does not match its own config: tensor {name} has shape "
+                                 f"{tuple(state[name].shape)}, the config gives {tuple(tensor.shape)}; retrain it")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise NeurohebbError(f"checkpoint {path} does not match its own config: unexpected tensor {extra[0]}; retrain it")

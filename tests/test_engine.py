@@ -68,7 +68,7 @@ def test_hard_wta_rule_trains():
 def test_run_directory_is_complete_and_reloads(tmp_path):
     out = tmp_path / "run"
     net, metrics = train(digits_config(), out, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.toml", "metrics.json", "receptive_fields.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".neurohebb-run", "checkpoint.pt", "config.toml", "metrics.json", "receptive_fields.png"]
     saved = json.loads((out / "metrics.json").read_text())
     for key in ("test_accuracy", "unsup_seconds", "readout_seconds", "total_seconds", "preset", "dataset", "device", "seed"):
         assert key in saved

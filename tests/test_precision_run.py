@@ -87,4 +87,4 @@ def test_cli_precision_flag_writes_the_table_and_rejects_an_empty_policy(tmp_pat
     assert saved == {"policy": FULL, "mode": "integer", "stats_every": 10}
     bad = subprocess.run([sys.executable, "-m", "neurohebb", "train", "--preset", "digits", "--precision", ""],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert bad.returncode == 2 and "--precision is empty" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.returncode == 2 and "--precision '' is empty" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

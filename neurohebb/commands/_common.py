@@ -41,8 +41,8 @@ def precision_arg(text: str, flag: str) -> dict:
             raise ConfigError(f"{flag} {text}: file not found; give a TOML file or a policy string")
         data = load_toml_dict(text)
         return precision_table(data.get("precision", data))
-    if not text.strip():
-        raise ConfigError(f"{flag} is empty; give float32 or a policy such as 'weight=m8:stochastic'")
+    if not [item for item in text.split(",") if item.strip()]:
+        raise ConfigError(f"{flag} {text!r} is empty; give float32 or a policy such as 'weight=m8:stochastic'")
     return {"policy": text}
 
 

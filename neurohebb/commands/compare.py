@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     inf.add_argument("--duration", type=float, default=200.0, metavar="MS", help="presentation time per image in ms (default 200)")
     inf.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/brian2-compare)")
     inf.add_argument("--raster-samples", type=int, default=5, metavar="N", help="samples shown in raster.png (default 5)")
+    inf.add_argument("--calibration", type=int, default=1000, metavar="N",
+                     help="training images (never their labels) that calibrate a Triangle layer's gain (default 1000)")
     _add_circuit_arguments(inf)
     inf.set_defaults(func=run_inference)
 
@@ -54,7 +56,7 @@ def _add_circuit_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-rate", type=float, default=1000.0, metavar="HZ",
                    help="softmax layers: total rate R of the WTA population (default 1000)")
     g.add_argument("--neuron-rate", type=float, default=20.0, metavar="HZ",
-                   help="triangle layers: mean rate per neuron the gain is calibrated to on 1000 training images (default 20)")
+                   help="triangle layers: mean rate per neuron the gain is calibrated to on training images (default 20)")
     g.add_argument("--gain", type=float, default=0.0, metavar="HZ",
                    help="triangle layers: Hz per unit of activation, instead of calibrating it")
     g.add_argument("--tau-m", type=float, default=20.0, metavar="MS", help="membrane / trace time constant (default 20)")
@@ -95,12 +97,14 @@ def run_inference(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
+    if args.calibration < 1:
+        raise ConfigError(f"--calibration must be >= 1, got {args.calibration}")
     params = _circuit_params(args)
     target = select_target(args.target)
     config, net = load_run(args.run_dir, "cpu")
     dc = config.data
     # training images (never their labels) calibrate a Triangle layer's gain
-    dataset = load_dataset(dc.dataset, args.data_dir or dc.data_dir, train_subset=1000, test_subset=args.samples)
+    dataset = load_dataset(dc.dataset, args.data_dir or dc.data_dir, train_subset=args.calibration, test_subset=args.samples)
     if dataset.x_test.shape[0] < args.samples:
         raise ConfigError(f"--samples {args.samples} exceeds the {dataset.x_test.shape[0]} test images of {dataset.name}")
     bar, report = _progress_bar(args, f"brian2 ({target})")

@@ -27,9 +27,10 @@ def register(subparsers) -> None:
     lava.add_argument("--samples", type=int, default=100, metavar="N", help="test samples to run (default 100)")
     lava.add_argument("--tag", choices=("fixed_pt", "floating_pt"), default="fixed_pt",
                       help="Lava process models: bit-accurate fixed point (default) or floating point")
-    lava.add_argument("--wta", choices=("spiking", "currents"), default="spiking",
-                      help="spiking: the WTA circuit runs on chip (default); currents: the chip integrates each "
-                           "neuron's input current, softmax and readout run on the host")
+    lava.add_argument("--wta", choices=("auto", "spiking", "currents"), default="auto",
+                      help="spiking: the WTA circuit runs on chip (softmax layers only); currents: the chip integrates "
+                           "each neuron's input current, the activation and readout run on the host; auto (default): "
+                           "spiking for a softmax layer, currents otherwise (e.g. the Triangle mnist-mlp preset)")
     lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
                       help="winner spikes per sample the threshold is set for (default 4)")
     lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",
@@ -53,7 +54,8 @@ def register(subparsers) -> None:
     learn.add_argument("--traces", default="x1=16:8", metavar="SPEC",
                        help="trace impulses and time constants, e.g. 'x1=16:8,y1=20:65536' (default x1=16:8); "
                             "tau 0 means the trace holds the impulse only in the step of a spike")
-    learn.add_argument("--t-epoch", type=int, default=1, help="learning epoch in time steps (default 1)")
+    learn.add_argument("--t-epoch", type=int, default=1,
+                       help="learning epoch in time steps, 1 to the chip's maximum (Loihi 2: 63, from hardware/loihi2.toml; default 1)")
     learn.set_defaults(func=run_learning)
     p.set_defaults(func=lambda args: _missing_target(p))
 
@@ -99,9 +101,44 @@ def _missing_target(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _check_common(args: argparse.Namespace) -> None:
+    from ..errors import ConfigError
+
+    # --steps, --samples and --weight-bits are checked by the backend with the chip's limits
+    if not 0 <= args.seed < 2**31:
+        raise ConfigError(f"--seed must be in [0, 2**31), got {args.seed}")
+
+
+def _run_config(run_dir: str):
+    """The run's config (from config.toml), read before Lava is started."""
+    from ..config import config_from_dict, load_toml_dict
+
+    return config_from_dict(load_toml_dict(Path(run_dir) / "config.toml"))
+
+
+def resolve_wta(wta: str, run_dir: str) -> str:
+    """`auto`: the spiking circuit stands for a softmax only, so any other activation runs as currents."""
+    if wta != "auto":
+        return wta
+    if not (Path(run_dir) / "config.toml").is_file():
+        return "spiking"  # not a run: deploy_run reports that (after a missing Lava, which comes first)
+    layers = _run_config(run_dir).layers
+    return "spiking" if layers and layers[0].activation == "softmax" else "currents"
+
+
+def loihi2_epoch_max() -> int | None:
+    """The longest learning epoch Loihi 2 supports, from its chip file (None when unknown)."""
+    from ..feasibility.chips import load_chip
+
+    value = load_chip("loihi2").get("learning", "learning_epoch_steps_max")
+    return int(value) if value is not None else None
+
+
 def run_inference(args: argparse.Namespace) -> int:
     from ..backends.lava.deploy import deploy_run
 
+    _check_common(args)
+    args.wta = resolve_wta(args.wta, args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / f"deploy-lava-{args.tag}"
     metrics = deploy_run(
         args.run_dir, samples=args.samples, steps=args.steps, tag=args.tag, out_dir=out, coding=args.coding,
@@ -119,7 +156,13 @@ def run_inference(args: argparse.Namespace) -> int:
 
 def run_learning(args: argparse.Namespace) -> int:
     from ..backends.lava.learning import learn_run
+    from ..errors import ConfigError
 
+    _check_common(args)
+    epoch_max = loihi2_epoch_max()
+    if args.t_epoch < 1 or (epoch_max is not None and args.t_epoch > epoch_max):
+        raise ConfigError(f"--t-epoch {args.t_epoch} is outside Loihi 2's learning epochs of 1 to {epoch_max} steps "
+                          "(hardware/loihi2.toml: learning_epoch_steps_max); choose one in that range")
     out = Path(args.out) if args.out else Path(args.run_dir) / "deploy-lava-learn"
     result = learn_run(
         args.run_dir, samples=args.samples, steps=args.steps, coding=args.coding, rule=args.rule,

@@ -23,10 +23,12 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..devices import resolve_device
     from ..engine import evaluate, load_run
-    from ..rundir import write_json_atomic
+    from ..rundir import check_writable_dir, write_json_atomic
 
     device = resolve_device(args.device)
     config, net = load_run(args.run_dir, device)
+    # eval.json goes there: fail before the evaluation, not after it
+    check_writable_dir(args.run_dir, "eval writes RUN_DIR/eval.json: make the folder writable, or copy the run somewhere writable")
     dc = config.data
     dataset = load_dataset(dc.dataset, args.data_dir or dc.data_dir, test_subset=dc.test_subset)
     t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..feasibility.analysis import analyse_config
     from ..feasibility.plots import save_report_figure
     from ..feasibility.report import render_text
-    from ..rundir import write_json_atomic
+    from ..rundir import check_can_create_dir, make_output_dir, write_json_atomic
 
     if args.list_chips:
         return _list_chips()
@@ -110,20 +110,21 @@ def run(args: argparse.Namespace) -> int:
         name = config.preset
     chips = _chips(args)
     policy = _policy(args.precision, config)
+    out_dir = Path(args.out) if args.out else Path("results") / "feasibility" / name
+    json_path = Path(args.json) if args.json else out_dir / "feasibility.json"
+    png_path = Path(args.plot) if args.plot else out_dir / "feasibility.png"
+    for path in (json_path, png_path):  # before the analysis, so a bad path costs nothing
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder; give a file name for --json/--plot, or use --out DIR")
+        check_can_create_dir(path.parent)
     report = analyse_config(
         config, chips, policy, net=net, data_dir=args.data_dir, samples=args.samples, activity_rate=args.activity,
         seed=config.seed, time_steps=args.time_steps, wta=not args.no_wta_circuit, network=name,
     )
     print(render_text(report, verbose=args.verbose), end="")
 
-    out_dir = Path(args.out) if args.out else Path("results") / "feasibility" / name
-    json_path = Path(args.json) if args.json else out_dir / "feasibility.json"
-    png_path = Path(args.plot) if args.plot else out_dir / "feasibility.png"
     for path in (json_path, png_path):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create {path.parent}: {exc.strerror}; choose another --out") from None
+        make_output_dir(path.parent)
     write_json_atomic(json_path, report)
     save_report_figure(report, png_path)
     print(f"wrote {json_path} and {png_path}")

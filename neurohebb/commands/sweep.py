@@ -73,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from ..precision import PrecisionPolicy
     from ._common import config_from_args, precision_arg
 
+    from ..sizes import check_fits_in_memory
+
     config = config_from_args(args)
+    check_fits_in_memory(config)
     table = precision_arg(args.policy, "--policy")
     if "mode" in table or "stats_every" in table:
         raise ConfigError(f"--policy {args.policy}: give the engine with --mode and the sampling with --stats-every")

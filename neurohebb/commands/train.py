@@ -19,8 +19,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import train
+    from ..sizes import check_fits_in_memory
 
     config = config_from_args(args)
+    check_fits_in_memory(config)  # before the data is loaded
     out = args.out or default_run_dir(config.preset, config.seed)
     _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite)
     print_metrics(metrics)

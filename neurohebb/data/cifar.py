@@ -47,7 +47,26 @@ _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): lambda: np.ndarray,
     ("numpy", "dtype"): lambda: np.dtype,
+    # Python 3 writes bytes at protocol 2 as _codecs.encode(str, "latin1"): a batch re-saved that
+    # way is still a valid batch. Only that pure str -> bytes conversion is admitted.
+    ("_codecs", "encode"): lambda: _latin1_encode,
+    # protocol 5 writes arrays as numpy's _frombuffer(bytes, dtype, shape, order): a plain copy
+    ("numpy.core.numeric", "_frombuffer"): lambda: _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): lambda: _frombuffer,
 }
+
+
+def _frombuffer(buf: object, dtype: object, shape: object, order: str) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    if dtype.hasobject or not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)):
+        raise DataError("a pickled array holds Python objects; a CIFAR-10 batch only holds numbers")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
+
+
+def _latin1_encode(text: object, encoding: str = "latin1") -> bytes:
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise DataError(f"a pickled bytes object uses encoding {encoding!r}; a CIFAR-10 batch only needs latin1")
+    return text.encode("latin1")
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -59,8 +78,8 @@ class _CifarUnpickler(pickle.Unpickler):
         factory = _ALLOWED.get((module, name))
         if factory is None:
             raise DataError(
-                f"{self._where} asks to load {module}.{name}, which a CIFAR-10 batch never needs; refusing to unpickle it. "
-                "The file is corrupt or tampered with: delete it and download cifar-10-python.tar.gz again"
+                f"{self._where} asks to load {module}.{name}, which a CIFAR-10 batch never needs; refusing to unpickle it "
+                "(nothing in it ran). It is not a batch as distributed: delete it and download cifar-10-python.tar.gz again"
             )
         return factory()
 

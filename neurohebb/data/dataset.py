@@ -75,7 +75,7 @@ def check_split(x: Any, y: Any, num_classes: int, where: str) -> None:
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise DataError(
             f"{where}: labels span {int(y.min())}..{int(y.max())}, expected 0..{num_classes - 1}; "
-            "the label file is corrupt or belongs to another dataset, re-download it"
+            "the label file is corrupt, re-download or re-create it"
         )
 
 

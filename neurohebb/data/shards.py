@@ -89,10 +89,16 @@ def _load_shard(folder: Path, entry: dict, spec: DatasetSpec) -> tuple[np.ndarra
             )
     if x.ndim == 3:  # MNIST-like shards are [N,H,W]
         x = x[:, None, :, :]
-    if x.dtype != np.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != spec.image_shape or len(x) != n:
+    if len(x) != n or len(y) != n:
+        start, stop = entry["index_range"][0], entry["index_range"][1]
+        raise DataError(
+            f"shard {path} holds {len(x)} images and {len(y)} labels but the manifest's index_range [{start}, {stop}) "
+            f"says {n}; the shard and {MANIFEST} disagree, copy the folder again from the source"
+        )
+    if x.dtype != np.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != spec.image_shape:
         raise DataError(
             f"shard {path}: images are {x.dtype} {list(x.shape)}, expected uint8 [{n},{','.join(map(str, spec.image_shape))}] "
-            f"for {spec.name}; this folder holds another dataset, point --data-dir at the right one"
+            f"for {spec.name}; these are not {spec.name} images, point --data-dir at the {spec.name} folder"
         )
     if y.ndim != 1 or len(y) != n or y.dtype.kind not in "ui":
         raise DataError(f"shard {path}: labels are {y.dtype} {list(y.shape)}, expected {n} integers; copy it again from the source")

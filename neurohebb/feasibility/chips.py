@@ -178,6 +178,8 @@ def load_chip_file(path: str | Path) -> Chip:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read chip file {path}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"chip file {path} is not UTF-8 text (byte {exc.start}); TOML files must be saved as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

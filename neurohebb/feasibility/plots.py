@@ -30,8 +30,10 @@ def draw(report: dict[str, Any]):
     chips = report["chips"]
     n = len(chips)
     rows = 2 if n > 1 else 1
+    cols = max(n, 3) if n > 1 else 1  # the comparison row needs 3 columns; one chip fills the figure
     fig = Figure(figsize=(max(6.0, 3.6 * n), 3.4 * rows))
-    grid = fig.add_gridspec(rows, max(n, 3), left=0.07, right=0.98, bottom=0.1, top=0.88, wspace=0.35, hspace=0.55)
+    grid = fig.add_gridspec(rows, cols, left=0.12 if n == 1 else 0.07, right=0.98, bottom=0.16 if n == 1 else 0.1, top=0.86,
+                            wspace=0.35, hspace=0.55)
     for i, entry in enumerate(chips):
         ax = fig.add_subplot(grid[0, i])
         layers = entry["mapping"]["layers"]

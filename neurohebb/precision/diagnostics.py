@@ -98,7 +98,8 @@ def weight_histogram(w: torch.Tensor, fmt: NumberFormat | None = None, bins: int
 
         quantized = quantize_codes(w, fmt)  # the values are representable: this recovers their codes
         codes, exponent = quantized.codes, quantized.exponent
-        counts = torch.bincount((codes - fmt.qmin).long(), minlength=fmt.qmax - fmt.qmin + 1)
+        # clamp: a code outside the format (a bug upstream) must not end a finished run in bincount
+        counts = torch.bincount((codes.clamp(fmt.qmin, fmt.qmax) - fmt.qmin).long(), minlength=fmt.qmax - fmt.qmin + 1)
         out.update(kind="codes", first_code=fmt.qmin, step=2.0**exponent, counts=counts.tolist(),
                    distinct_codes=int((counts > 0).sum()))
     else:

@@ -186,7 +186,8 @@ def quantize_codes(
         lo, hi = torch.aminmax(xd) if xd.numel() else (torch.zeros(()), torch.zeros(()))
         max_abs = max(-float(lo), float(hi))
         exponent = shared_exponent(max_abs, fmt)
-        bounded = math.isfinite(max_abs)
+        # an unsigned mantissa cannot hold negative values: those still need saturating to 0
+        bounded = math.isfinite(max_abs) and (fmt.signed or float(lo) >= 0)
     else:
         exponent = -fmt.frac_bits
     # exact: a power-of-two scaling, in place when xd is ours to overwrite: a converted copy of a

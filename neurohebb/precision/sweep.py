@@ -185,6 +185,15 @@ def _check_manifest(out: Path, plan: SweepPlan) -> None:
         write_json_atomic(path, manifest)
 
 
+def _valid_point(data: Any) -> bool:
+    """A finished point's record: the right version, a key and a finite accuracy (a damaged or
+    hand-edited file is treated as unfinished and rerun, never summarised)."""
+    if not isinstance(data, dict) or data.get("version") != POINT_VERSION or not isinstance(data.get("key"), str):
+        return False
+    acc = data.get("test_accuracy")
+    return isinstance(acc, (int, float)) and not isinstance(acc, bool) and math.isfinite(acc) and 0 <= acc <= 100
+
+
 def load_points(out: Path) -> dict[str, dict[str, Any]]:
     """Finished points of a sweep directory, by key (unreadable files are ignored: rerun them)."""
     points = {}
@@ -193,7 +202,7 @@ def load_points(out: Path) -> dict[str, dict[str, Any]]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if data.get("version") == POINT_VERSION and "key" in data:
+        if _valid_point(data):
             points[data["key"]] = data
     return points
 
@@ -303,11 +312,12 @@ def run_sweep(
     """
     from ..engine import load_data_for
 
+    from ..rundir import check_writable_dir, clean_stale_staging, make_output_dir
+
     out = Path(out_dir)
-    try:
-        (out / "points").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NeurohebbError(f"cannot create sweep directory {out}: {exc.strerror}; choose a writable --out") from None
+    check_writable_dir(make_output_dir(out / "points"))
+    clean_stale_staging(out / "points")  # temporary files of a sweep that was killed mid-write
+    clean_stale_staging(out)
     _check_manifest(out, plan)
     done = load_points(out)
     todo = [p for p in plan.points() if p.key not in done]

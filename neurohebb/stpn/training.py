@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import math
 import platform
@@ -79,6 +80,10 @@ class STPNTrainConfig:
         return matched_hidden(self.model, target, VOCAB_SIZE, VOCAB_SIZE)
 
     def validate(self) -> None:
+        for name in ("seed", "data_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer in [0, 2**63), got {value}")
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         if self.model not in MODELS:
@@ -329,7 +334,9 @@ def write_run(directory: str | Path, cfg: STPNTrainConfig, model: SequenceClassi
         "weight_format": metrics["weight_format"],
         "model_state": model.state_dict(),
     }
-    replace_atomically(directory / "model.pt", lambda tmp: torch.save(checkpoint, tmp))
+    buffer = io.BytesIO()  # in memory first: torch's file writer hides a full disk's errno
+    torch.save(checkpoint, buffer)
+    replace_atomically(directory / "model.pt", lambda tmp: tmp.write_bytes(buffer.getbuffer()))
     title = f"{cfg.model.upper()} (H={metrics['hidden']}, {metrics['parameter_count']} params), test {metrics['test_accuracy']:.1f}%"
     plot_learning_curve(metrics["history"], directory / "learning_curve.png", title)
 
@@ -340,14 +347,29 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[STPNTrainConfig,
     path = run_dir / "model.pt"
     if not path.is_file():
         raise NeurohebbError(f"{run_dir} has no model.pt; pass a directory written by `neurohebb stpn train --out`")
+    from ..safeload import load_tensors_file, require_tensor_dict
+
+    fix = "re-run `neurohebb stpn train`"
+    ckpt = load_tensors_file(path, fix, resolve_device(device))
     try:
-        ckpt = torch.load(path, map_location=resolve_device(device), weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise NeurohebbError(f"cannot read {path}: {exc}; re-run `neurohebb stpn train`") from None
-    cfg = STPNTrainConfig.from_dict(json.loads(ckpt["config"]))
+        if not isinstance(ckpt, dict):
+            raise TypeError(f"the file holds a {type(ckpt).__name__}, not a table")
+        cfg = STPNTrainConfig.from_dict(json.loads(ckpt["config"]))
+        formats = (str(ckpt["state_format"]), str(ckpt["weight_format"]))
+        hidden = ckpt["hidden"]
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or not 1 <= hidden <= 1_000_000:
+            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        state = require_tensor_dict(path, "model_state", ckpt["model_state"], fix)
+    except KeyError as exc:
+        raise NeurohebbError(f"{path} has no {exc.args[0]!r} entry; it is not an STPN run, {fix}") from None
+    except (TypeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise NeurohebbError(f"{path} is damaged ({' '.join(str(exc).split())}); {fix}") from None
     precision = None
-    if ckpt["state_format"] != "float32" or ckpt["weight_format"] != "float32":
-        precision = STPNPrecision(state=ckpt["state_format"], weight=ckpt["weight_format"], seed=cfg.seed)
-    model = build_model(cfg.model, VOCAB_SIZE, int(ckpt["hidden"]), VOCAB_SIZE, clamp=cfg.clamp, quantizer=precision)
-    model.load_state_dict(ckpt["model_state"])
+    if formats != ("float32", "float32"):
+        precision = STPNPrecision(state=formats[0], weight=formats[1], seed=cfg.seed)
+    model = build_model(cfg.model, VOCAB_SIZE, hidden, VOCAB_SIZE, clamp=cfg.clamp, quantizer=precision)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise NeurohebbError(f"{path} does not match its own config ({str(exc).splitlines()[-1].strip()}); {fix}") from None
     return cfg, model.to(resolve_device(device))

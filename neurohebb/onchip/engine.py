@@ -193,11 +193,12 @@ class ChipLearningLoop:
     def run(self, pixels: torch.Tensor, record: bool = False) -> dict[str, torch.Tensor] | None:
         """Present uint8 images [N, I] one window each; learning as the chip does it.
 
-        With ``record`` returns per-sample WTA spike counts [N, K] and the weights after every
-        sample [N, K, I] (for tests; a training run keeps neither)."""
+        With ``record`` returns per-sample WTA spike counts [N, K], the weights after every
+        sample [N, K, I] and the WTA spikes of every window step [N, window, K] (window step j is
+        global step n*window + 1 + j) -- for tests; a training run keeps none of them."""
         pixels = torch.as_tensor(pixels).reshape(len(pixels), -1).to(self.device)
         c = self.circuit
-        counts, traj = [], []
+        counts, traj, rasters = [], [], []
         for start in range(0, len(pixels), 512):
             trains = rate_code(pixels[start:start + 512], c.steps)  # [n, steps, I]
             for train in trains:
@@ -205,9 +206,10 @@ class ChipLearningLoop:
                 if record:
                     counts.append(cnt)
                     traj.append(self.weights.clone())
+                    rasters.append(self._post_buf.clone())
         if not record:
             return None
-        return {"counts": torch.stack(counts), "weights": torch.stack(traj)}
+        return {"counts": torch.stack(counts), "weights": torch.stack(traj), "raster": torch.stack(rasters)}
 
     def _sample(self, train: torch.Tensor) -> torch.Tensor:
         """One sample window: global steps n*window + 1 .. n*window + window."""

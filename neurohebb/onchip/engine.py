@@ -196,6 +196,17 @@ class ChipLearningLoop:
         With ``record`` returns per-sample WTA spike counts [N, K], the weights after every
         sample [N, K, I] and the WTA spikes of every window step [N, window, K] (window step j is
         global step n*window + 1 + j) -- for tests; a training run keeps none of them."""
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            # the loop's tensors are small: worker threads only add synchronisation (measured ~20x
+            # slower with 2 threads on a loaded 2-core machine)
+            torch.set_num_threads(1)
+        try:
+            return self._run(pixels, record)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, pixels: torch.Tensor, record: bool) -> dict[str, torch.Tensor] | None:
         pixels = torch.as_tensor(pixels).reshape(len(pixels), -1).to(self.device)
         c = self.circuit
         counts, traj, rasters = [], [], []

@@ -190,6 +190,10 @@ class OnChipConfig:
             raise ConfigError(f"onchip.inhibition must be in [0, 4], got {self.inhibition}")
         if not self.rule.strip():
             raise ConfigError("onchip.rule is empty; give a rule name from neurohebb/onchip/rules.toml or a rule string")
+        from .onchip.model import load_engine_model
+        from .onchip.rules import resolve_variant
+
+        resolve_variant(self.rule, self.traces).check(load_engine_model(self.chip))  # before any data is loaded
 
     @property
     def enabled(self) -> bool:

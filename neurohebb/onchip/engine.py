@@ -132,7 +132,7 @@ class ChipLearningLoop:
 
     def __init__(self, model: LearningEngineModel, rule: str | SumOfProducts, traces: TraceConfig,
                  weights: torch.Tensor, circuit: Circuit, t_epoch: int | None = None, rng_seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", written: dict[str, float] | None = None):
         self.model = model
         self.rule = parse_rule(rule, model) if isinstance(rule, str) else rule
         self.circuit = circuit
@@ -141,6 +141,16 @@ class ChipLearningLoop:
         for name in X_TRACES + Y_TRACES:
             model.check_trace(name, getattr(traces, f"{name}_impulse"), getattr(traces, f"{name}_tau"))
         self.traces = traces
+        # neuron-written post traces (Loihi 2 neuron programs): name -> scale; at the end of each
+        # window the neuron writes round(trace_max * D_k / scale) with D_k its summed synaptic
+        # input over the sample (a second integrator that spikes do not reset)
+        self.written = dict(written or {})
+        if self.written:
+            if not model.neuron_written_traces:
+                raise ConfigError(f"{model.chip}'s neurons cannot write post traces (post_trace_source is not neuron-program)")
+            if (t_epoch or circuit.window) != circuit.window or any(n not in Y_TRACES for n in self.written):
+                raise ConfigError("neuron-written traces need one learning epoch per sample window and y1..y3 names")
+        self._written_now: dict[int, torch.Tensor] = {}
         self.device = torch.device(device)
         dev = self.device
         w = torch.as_tensor(weights, dtype=torch.int64).to(dev)
@@ -150,7 +160,7 @@ class ChipLearningLoop:
         self.weights = w.clamp(lo, hi)
         self.k, self.i = w.shape
         self.fdtype = torch.float32 if dev.type == "cpu" else torch.float64  # exact integer sums
-        used = {f for p in self.rule.products for f in p.factors}
+        used = {f for p in self.rule.products for f in p.factors} | set(self.written)
         self._x_used = [j for j, n in enumerate(X_TRACES) if n in used]
         self._y_used = [j for j, n in enumerate(Y_TRACES) if n in used]
         tmax = model.trace_max
@@ -233,6 +243,9 @@ class ChipLearningLoop:
         post = self._post_buf
         post.zero_()
         drive = self._drive(pre_f) << ACT_SHIFT  # [steps, K]: drive[p] reaches the WTA at q = p
+        for name, scale in self.written.items():
+            total = (drive.sum(0) >> ACT_SHIFT).to(torch.float64)
+            self._written_now[Y_TRACES.index(name)] = torch.floor(total.clamp(min=0) * self._tmax / scale).clamp(max=self._tmax).to(torch.int64)
         vth_eff = (c.vth + self.theta) << ACT_SHIFT
         inh = self._inh << ACT_SHIFT
         # the 24-bit wrap of the current cannot trigger when the sample's largest input plus the
@@ -393,6 +406,11 @@ class ChipLearningLoop:
         if self._y_used:
             p, g = self._tables(Y_TRACES, self._y_used, float(self._streams.get("yd", idx)), int(self._streams.get("yi", idx)))
             for n, j in enumerate(self._y_used):
+                if j in self._written_now:  # written by the neuron: its value, whatever the epoch step
+                    ident = torch.arange(self._tmax + 1, device=self.device)
+                    yh[Y_TRACES[j]] = (ident.expand(te + 1, -1), ident, self._written_now[j])
+                    self.y[j] = self._written_now[j]
+                    continue
                 yh[Y_TRACES[j]] = (p[n], g[n], self.y[j].clone())
                 self.y[j] = self._trace_at(p[n], g[n], self.y[j], self.ty, end)
         u_on = self._u_k is not None and (t // te) % 2**self._u_k == 0

@@ -26,6 +26,7 @@ class RuleVariant:
     theta_decay_shift: int = 10
     note: str = ""
     chips: tuple[str, ...] = ()
+    writes: tuple[tuple[str, float], ...] = ()  # neuron-written traces: (name, scale as a multiple of the calibrated drive)
 
     def check(self, model: LearningEngineModel) -> None:
         """One-line errors for anything the chip's engine cannot run."""
@@ -34,6 +35,11 @@ class RuleVariant:
             model.check_t_epoch(self.t_epoch)
         for n in TRACE_NAMES:
             model.check_trace(n, getattr(self.traces, f"{n}_impulse"), getattr(self.traces, f"{n}_tau"))
+        if self.writes and not model.neuron_written_traces:
+            raise ConfigError(f"rule {self.name!r}: its neuron program writes {', '.join(n for n, _ in self.writes)}; "
+                              f"{model.chip}'s post traces are spike traces only")
+        if self.writes and self.t_epoch:
+            raise ConfigError(f"rule {self.name!r}: neuron-written traces need t_epoch = 0 (one epoch per sample)")
         if self.theta_plus and not model.neuron_written_traces:
             raise ConfigError(f"rule {self.name!r}: an adaptive threshold needs a programmable neuron; "
                               f"{model.chip}'s file says its neurons are fixed (post_trace_source != neuron-program)")
@@ -64,7 +70,8 @@ def load_variants() -> dict[str, RuleVariant]:
         out[name] = RuleVariant(name=name, rule=entry["rule"], traces=parse_trace_spec(entry.get("traces", {})),
                                 t_epoch=int(entry.get("t_epoch", 0)), theta_plus=float(entry.get("theta_plus", 0.0)),
                                 theta_decay_shift=int(entry.get("theta_decay_shift", 10)), note=entry.get("note", ""),
-                                chips=tuple(entry.get("chips", ())))
+                                chips=tuple(entry.get("chips", ())),
+                                writes=tuple((k, float(v)) for k, v in entry.get("writes", {}).items()))
     return out
 
 

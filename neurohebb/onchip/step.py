@@ -80,8 +80,15 @@ class ChipStep:
         w_int = torch.round(layer.weight.detach().cpu().double() / fmt.unit).to(torch.int64)
         circuit = calibrate(w_int, calib, self.model, oc.steps, oc.gap, oc.spikes_target, oc.inhibition,
                             v.theta_plus, v.theta_decay_shift)
+        written = {}
+        if v.writes:  # scale: a multiple of the median winner's summed input on the calibration images
+            counts = ((2 * oc.steps * calib.to(torch.int64) + 255) // 510).to(torch.float64)
+            total = counts @ w_int.to(torch.float64).T
+            e = circuit.weight_exp
+            ref = float(total.max(dim=1).values.median()) * 2.0**e
+            written = {name: mult * ref for name, mult in v.writes}
         loop = ChipLearningLoop(self.model, v.rule, v.traces, w_int, circuit, v.t_epoch or None,
-                                rng_seed=self.config.seed, device=self.device)
+                                rng_seed=self.config.seed, device=self.device, written=written)
         self._loops[id(layer)] = loop
         return loop
 

@@ -79,3 +79,23 @@ def test_bad_settings_are_one_line_errors():
         ChipLearningLoop(m, "2^-2 * x1 * y0", TraceConfig(x1_impulse=200), w, c)
     with pytest.raises(ConfigError, match="gap >= 2"):
         Circuit(steps=4, gap=1, vth=100, inh_weight=1, inh_exp=0, weight_exp=0)
+
+
+def test_neuron_written_trace_carries_the_summed_input():
+    """y2 written by the neuron = floor(127 * D_k / scale), D_k the sample's summed synaptic input;
+    the u0 product y2 * x0 then adds exactly y2_k to every synapse whose input spiked."""
+    imgs = _images(1)
+    rng = np.random.default_rng(3)
+    w0 = rng.integers(-10, 30, size=(4, imgs.shape[1])) * 2
+    c = Circuit(steps=8, gap=2, vth=10**5, inh_weight=1, inh_exp=0, weight_exp=0)  # no spikes needed
+    scale = 5000.0
+    loop = ChipLearningLoop(load_engine_model("loihi2"), "2^0 * u0 * y2 * x0", TRACES, torch.from_numpy(w0), c,
+                            written={"y2": scale})
+    w1 = loop.run(torch.from_numpy(imgs), record=True)["weights"][0].numpy()
+    counts = encode(imgs, 8, "rate")[0].sum(0)
+    d = w0 @ counts
+    y2 = np.minimum(np.floor(127 * np.maximum(d, 0) / scale), 127).astype(int)
+    assert y2.max() > 0 and y2.min() < y2.max()
+    np.testing.assert_array_equal(w1 - w0, y2[:, None] * (counts > 0)[None, :])
+    with pytest.raises(ConfigError, match="cannot write post traces"):
+        ChipLearningLoop(load_engine_model("loihi"), "2^0 * u0 * y2 * x0", TRACES, torch.from_numpy(w0), c, written={"y2": 1.0})

@@ -196,6 +196,48 @@ class PrecisionConfig:
 
 
 @dataclass
+class OnChipConfig:
+    """On-chip learning: train the plastic layer with a chip's own learning engine
+    (`neurohebb.onchip`), batch 1, in closed loop with a spiking WTA circuit. Off when `chip` is "".
+
+    `rule` names an entry of `neurohebb/onchip/rules.toml` (rule string, traces, epoch, neuron
+    settings) or is a rule string itself (then `traces` gives its traces, e.g. "x1=16:8,y1=20:12").
+    The circuit: `steps` input steps + `gap` silent steps per sample, a threshold calibrated so the
+    winner fires ~`spikes_target` times on the median calibration image, inhibition `inhibition`
+    thresholds per spike. Validated against the chip file when the run starts.
+    """
+
+    chip: str = ""
+    rule: str = "instar-homeostasis"
+    traces: str = ""
+    steps: int = 16
+    gap: int = 2
+    spikes_target: float = 4.0
+    inhibition: float = 1.0
+    calibration: int = 1000  # first training images (of the first batches seen) that set the threshold
+
+    def validate(self) -> None:
+        if not self.chip:
+            return
+        if self.steps < 1 or self.gap < 2:
+            raise ConfigError(f"onchip.steps must be >= 1 and onchip.gap >= 2, got {self.steps} and {self.gap}")
+        if not 0 < self.spikes_target <= self.steps:
+            raise ConfigError(f"onchip.spikes_target must be in (0, steps={self.steps}], got {self.spikes_target}")
+        if not 0 <= self.inhibition <= 4:
+            raise ConfigError(f"onchip.inhibition must be in [0, 4], got {self.inhibition}")
+        if not self.rule.strip():
+            raise ConfigError("onchip.rule is empty; give a rule name from neurohebb/onchip/rules.toml or a rule string")
+        from .onchip.model import load_engine_model
+        from .onchip.rules import resolve_variant
+
+        resolve_variant(self.rule, self.traces).check(load_engine_model(self.chip))  # before any data is loaded
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.chip)
+
+
+@dataclass
 class RunConfig:
     preset: str = "custom"
     seed: int = 0
@@ -205,6 +247,7 @@ class RunConfig:
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    onchip: OnChipConfig = field(default_factory=OnChipConfig)
 
     def validate(self) -> "RunConfig":
         if not self.layers:
@@ -219,6 +262,15 @@ class RunConfig:
         self.hebbian.validate()
         self.readout.validate()
         self.precision.validate()
+        self.onchip.validate()
+        if self.onchip.enabled:
+            if not self.precision.is_float:
+                raise ConfigError("on-chip learning uses the chip's own number formats; drop --precision "
+                                  f"({self.precision.policy}) or the [onchip] table")
+            plastic = [i for i, layer in enumerate(self.layers) if layer.rule != "random"]
+            if len(plastic) != 1 or self.layers[plastic[0]].kind != "linear" or self.layers[plastic[0]].batchnorm:
+                raise ConfigError("on-chip learning trains exactly one plastic linear layer without batchnorm; "
+                                  "use a preset such as mnist-wta100")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         return self

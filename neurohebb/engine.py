@@ -224,6 +224,10 @@ def train(
 def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
     """The plasticity step a run's `[precision]` table asks for; its stochastic rounding is
     seeded with the run's seed (its own stream: init and data order do not move with it)."""
+    if config.onchip.enabled:  # the chip's own learning engine (neurohebb.onchip)
+        from .onchip.step import ChipStep
+
+        return ChipStep(config, device)
     pc = config.precision
     return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every)
 

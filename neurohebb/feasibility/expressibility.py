@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
 from ..precision import PrecisionPolicy
 from .activity import ActivityProfile, LayerActivity
 from .chips import Chip
@@ -26,17 +27,18 @@ from .storage import role_limits, weight_storage
 
 STATUSES = ("exact", "approximate", "dropped", "not expressible")
 
-# Lava's fixed-point learning engine (lava-nc 0.10, lava/magma/core/learning/constants.py and
-# product_series.py): a product's scaling is m * 2^e with signed 4-bit m in [-8, 7] and e in
-# [-7, 8]; factors have these widths; the product is right-shifted to a 15-bit accumulator
-# (shift = max(0, sum of widths + 4 - 15)) and added to the weight left-shifted by 16 - 9 = 7
-# bits, so one unit of a product's result changes the weight by 2^(e - shift) weight steps.
-TRACE_MAX = 127  # 7-bit traces
-LAVA_EXP_RANGE = (-7, 8)
-LAVA_WIDTHS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
-LAVA_ACCUMULATOR_BITS = 15
-LAVA_MANTISSA_BITS = 4
-LAVA_TAU_MAX = 255  # trace time constants are 8-bit (lava/magma/core/model/py/connection.py)
+# A sum-of-products engine's arithmetic comes from the chip file, through one model
+# (`neurohebb.onchip.model.LearningEngineModel`): a product's scaling is m * 2^e (signed
+# `mantissa_bits` m, e in the chip's scaling-exponent range); the product is right-shifted to fit
+# the accumulator (`model.product_shift`) and added to the weight on the accumulator's top bits,
+# so one unit of a product's result changes the weight by 2^(e - shift) weight steps.
+LAVA_TAU_MAX = 255  # trace time constants Lava's rule strings are written with (8-bit in Lava's examples)
+
+
+def _model(chip: Chip | None):
+    from ..onchip.model import engine_model, load_engine_model
+
+    return engine_model(chip) if chip is not None else load_engine_model("loihi2")
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,9 @@ class LayerRules:
 # Fixed-point coefficients
 
 
-def product_shift(factors: tuple[str, ...]) -> int:
-    """Right shift Lava applies to a product of these factors before accumulating."""
-    width = sum(LAVA_WIDTHS[f] for f in factors) + LAVA_MANTISSA_BITS
-    return max(0, width - LAVA_ACCUMULATOR_BITS)
+def product_shift(factors: tuple[str, ...], model=None) -> int:
+    """Right shift the engine (``model``; Loihi 2's by default) applies to a product of these factors."""
+    return (model or _model(None)).product_shift(factors)
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,8 @@ class Coefficient:
                 "relative_error": self.relative_error}
 
 
-def nearest_coefficient(wanted: float, shift: int, mantissa_bits: int = LAVA_MANTISSA_BITS,
-                        exp_range: tuple[int, int] = LAVA_EXP_RANGE) -> Coefficient:
+def nearest_coefficient(wanted: float, shift: int, mantissa_bits: int = 4,
+                        exp_range: tuple[int, int] = (-7, 8)) -> Coefficient:
     """The representable m * 2^(e - shift) closest to `wanted` in ratio (m > 0, signed `mantissa_bits`)."""
     if not wanted > 0:
         raise ValueError(f"a rule coefficient must be positive, got {wanted}")
@@ -142,8 +143,8 @@ def nearest_coefficient(wanted: float, shift: int, mantissa_bits: int = LAVA_MAN
     return best
 
 
-def coefficient_note(name: str, c: Coefficient, mantissa_bits: int = LAVA_MANTISSA_BITS,
-                     exp_range: tuple[int, int] = LAVA_EXP_RANGE) -> str | None:
+def coefficient_note(name: str, c: Coefficient, mantissa_bits: int = 4,
+                     exp_range: tuple[int, int] = (-7, 8)) -> str | None:
     """A sentence when `c` is far from what it should be (None when within 25 %)."""
     lowest = 2.0 ** (exp_range[0] - c.shift)
     highest = (2 ** (mantissa_bits - 1) - 1) * 2.0 ** (exp_range[1] - c.shift)
@@ -191,49 +192,56 @@ def emit_rule(layer: LayerSpec, chip: Chip, policy: PrecisionPolicy, act: LayerA
               time_steps: int) -> tuple[str | None, dict[str, Any] | None, list[str]]:
     """The dw string for a sum-of-products engine, and (for neuron-program traces) its Lava recipe."""
     notes: list[str] = []
-    neuron_traces = chip.get("learning", "post_trace_source") == "neuron-program"
+    try:
+        model = _model(chip)
+    except ConfigError as exc:
+        return None, None, [f"no rule emitted: {exc}"]
+    neuron_traces = model.neuron_written_traces
+    trace_max = model.trace_max
+    coefficient = lambda wanted, factors: nearest_coefficient(  # noqa: E731
+        wanted, model.product_shift(factors), model.mantissa_bits, model.scaling_exponent_range)
     eta, eta_note = _effective_eta(layer, act)
     step = weight_step(policy, chip, act.weight_absmax if act else None)
     u_scale = act.u_scale if act else None
     if not eta > 0 or step is None or not u_scale:
         notes.append("coefficients need the layer's measured weights and currents; run with a preset or checkpoint")
         return None, None, notes
-    t = float(TRACE_MAX)
-    hebb = nearest_coefficient(eta / (step * t * t), product_shift(("x1", "y1")))
+    t = float(trace_max)
+    hebb = coefficient(eta / (step * t * t), ("x1", "y1"))
     anti = layer.rule == "softhebb-anti"
     if neuron_traces:
-        decay = nearest_coefficient(eta * u_scale / t, product_shift(("y2", "w")))
+        decay = coefficient(eta * u_scale / t, ("y2", "w"))
         if anti:
             dw = f"{hebb.literal} * u0 * x1 * y1 - {hebb.literal} * u0 * x1 * y2 - {decay.literal} * u0 * y3 * w"
             traces = {
-                "y1": f"round({TRACE_MAX} * y_k) if k is its position's winner, else 0",
-                "y2": f"round({TRACE_MAX} * y_k) if k is not the winner, else 0",
-                "y3": f"round({TRACE_MAX} * max(s_k * y_k * u_k, 0) / {u_scale:.6g}) with s_k = +1 for the winner, -1 otherwise",
+                "y1": f"round({trace_max} * y_k) if k is its position's winner, else 0",
+                "y2": f"round({trace_max} * y_k) if k is not the winner, else 0",
+                "y3": f"round({trace_max} * max(s_k * y_k * u_k, 0) / {u_scale:.6g}) with s_k = +1 for the winner, -1 otherwise",
             }
         else:
             dw = f"{hebb.literal} * u0 * x1 * y1 - {decay.literal} * u0 * y2 * w + {decay.literal} * u0 * y3 * w"
             post = "y_k" if layer.rule == "softhebb" else "[k is the winner]"
             traces = {
-                "y1": f"round({TRACE_MAX} * {post})",
-                "y2": f"round({TRACE_MAX} * {post} * max(u_k, 0) / {u_scale:.6g})",
-                "y3": f"round({TRACE_MAX} * {post} * max(-u_k, 0) / {u_scale:.6g})",
+                "y1": f"round({trace_max} * {post})",
+                "y2": f"round({trace_max} * {post} * max(u_k, 0) / {u_scale:.6g})",
+                "y3": f"round({trace_max} * {post} * max(-u_k, 0) / {u_scale:.6g})",
             }
         coeffs = {"hebbian": hebb, "decay": decay}
     else:
         # Spike-driven traces cannot carry u_k: use a second trace of the same spikes (y2 ~ y_k),
         # giving the Oja-like decay y_k^2 W.
-        decay = nearest_coefficient(eta / (t * t), product_shift(("y1", "y2", "w")))
+        decay = coefficient(eta / (t * t), ("y1", "y2", "w"))
         dw = f"{hebb.literal} * u0 * x1 * y1 - {decay.literal} * u0 * y1 * y2 * w"
         traces = {"y1": "post-synaptic spike trace (rate of neuron k)", "y2": "second trace of the same spikes"}
         coeffs = {"hebbian": hebb, "decay": decay}
     for name, c in coeffs.items():
-        note = coefficient_note(name, c)
+        note = coefficient_note(name, c, model.mantissa_bits, model.scaling_exponent_range)
         if note:
             notes.append(note)
     if any(c.represented > 1.25 * c.wanted for c in coeffs.values()):
         notes.append(f"coefficients follow from the measured weight scale (one weight step = {step:.3g}); larger weights, "
                      "as in an untrained network, coarsen the step and shrink the coefficients")
-    epoch_max = chip.get("learning", "learning_epoch_steps_max") or time_steps
+    epoch_max = model.t_epoch_max
     t_epoch = min(time_steps, epoch_max)
     if t_epoch < time_steps:
         notes.append(f"{time_steps} steps per sample exceed the longest learning epoch ({epoch_max}); "
@@ -253,8 +261,8 @@ def emit_rule(layer: LayerSpec, chip: Chip, policy: PrecisionPolicy, act: LayerA
             "eta_note": eta_note,
             "coefficients": {k: v.to_dict() for k, v in coeffs.items()},
             "meaning": (
-                f"x1 is a leaky count of pre-synaptic spikes ({TRACE_MAX}/{time_steps} per spike, time constant "
-                f"{min(time_steps, LAVA_TAU_MAX)} steps), so x1 ~ {TRACE_MAX} * the recent input rate; the "
+                f"x1 is a leaky count of pre-synaptic spikes ({trace_max}/{time_steps} per spike, time constant "
+                f"{min(time_steps, LAVA_TAU_MAX)} steps), so x1 ~ {trace_max} * the recent input rate; the "
                 "post-synaptic neuron writes y1-y3 as listed at the end of each sample; one weight step is "
                 "weight_step in real units"
             ),

@@ -42,6 +42,11 @@ def _int(help_: str, minimum: float = 0) -> FieldSpec:
     return FieldSpec("int", help_, minimum=minimum)
 
 
+def _signed(help_: str) -> FieldSpec:
+    """An integer that may be negative (exponents)."""
+    return FieldSpec("int", help_, minimum=None)
+
+
 def _num(help_: str, minimum: float = 0) -> FieldSpec:
     return FieldSpec("number", help_, minimum=minimum)
 
@@ -76,6 +81,8 @@ SCHEMA: dict[str, dict[str, FieldSpec]] = {
             WEIGHT_FORMATS,
         ),
         "learning_state_bits_per_synapse": _int("extra bits stored per plastic synapse for the learning rule"),
+        "exponent_min": _signed("smallest shared weight exponent a synapse population can use (w_real = w * 2^e)"),
+        "exponent_max": _signed("largest shared weight exponent a synapse population can use"),
     },
     "learning": {
         "on_chip": FieldSpec("bool", "whether weights can change on the chip while it runs"),
@@ -100,6 +107,10 @@ SCHEMA: dict[str, dict[str, FieldSpec]] = {
         "rounding": FieldSpec("str", "how updates and traces are rounded"),
         "learning_epoch_steps_max": _int("longest learning epoch in time steps", 1),
         "scaling_mantissa_bits": _int("bits of a rule coefficient's mantissa (coefficient = m * 2^e)", 1),
+        "scaling_exponent_min": _signed("smallest exponent e of a rule coefficient m * 2^e"),
+        "scaling_exponent_max": _signed("largest exponent e of a rule coefficient m * 2^e"),
+        "trace_impulse_fraction_bits": _int("fractional bits of a trace impulse (rounded stochastically into the trace)"),
+        "dependencies": FieldSpec("str", "dependencies a product may start with, space-separated (e.g. 'x0 y0 u')"),
         "arithmetic": _choice("number system of the learning engine", ARITHMETIC),
         "lava_rule_strings": FieldSpec("bool", "whether Lava's sum-of-products rule strings program this chip"),
     },

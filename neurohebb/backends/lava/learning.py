@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ConfigError
+from ...onchip.model import LearningEngineModel, load_engine_model
 from . import circuit
 from .lava_api import require_lava
 from .mapping import LavaNetwork
@@ -43,11 +44,18 @@ class OnChipRule:
     traces: TraceConfig = field(default_factory=lambda: DEFAULT_TRACES)
     t_epoch: int = 1
     rng_seed: int = 0
+    chip: str = "loihi2"  # chip name or chip file whose learning engine limits apply
 
     def __post_init__(self) -> None:
-        parse_rule(self.dw)  # one-line error for a rule the engine cannot run
-        if self.t_epoch < 1:
-            raise ConfigError(f"t_epoch must be >= 1, got {self.t_epoch}")
+        model = self.model
+        parse_rule(self.dw, model)  # one-line error for a rule the engine cannot run
+        model.check_t_epoch(self.t_epoch)  # e.g. t_epoch 64 on Loihi 2 (at most 63)
+        for name in ("x1", "x2", "y1", "y2", "y3"):
+            model.check_trace(name, getattr(self.traces, f"{name}_impulse"), getattr(self.traces, f"{name}_tau"))
+
+    @property
+    def model(self) -> LearningEngineModel:
+        return load_engine_model(self.chip)
 
     def lava_rule(self):
         L = require_lava()
@@ -59,7 +67,7 @@ class OnChipRule:
         )
 
     def engine(self, weights: np.ndarray) -> SopEngine:
-        return SopEngine(self.dw, weights, self.traces, self.t_epoch, self.rng_seed)
+        return SopEngine(self.dw, weights, self.traces, self.t_epoch, self.rng_seed, self.model)
 
 
 @dataclass

@@ -49,7 +49,7 @@ import numpy as np
 from ...errors import ConfigError, NeurohebbError
 from ...shapes import conv_output_size
 from .encoding import check_coding, spike_counts
-from .weights import LoihiWeights, to_loihi
+from .weights import MAX_WEIGHT_EXP, MIN_WEIGHT_EXP, LoihiWeights, to_loihi
 
 TAGS = ("fixed_pt", "floating_pt")
 WTA_MODES = ("spiking", "currents")
@@ -58,7 +58,7 @@ UV_LIMIT = 2**23  # 24-bit signed current and voltage
 ACT_SHIFT = 6  # Loihi left-shifts synaptic input and threshold by 6 bits
 READOUT_VTH = 2**VTH_BITS - 1  # readout neurons integrate; they must never fire
 INH_WEIGHT_MAX = 255  # 8-bit magnitude, inhibitory sign mode
-WEIGHT_EXP_MAX = 7
+WEIGHT_EXP_MAX = MAX_WEIGHT_EXP  # from the chip file, through weights.py
 
 
 class UnsupportedNetwork(NeurohebbError):
@@ -316,11 +316,11 @@ def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircui
     step_peak = max(_max_step_drive(images[: min(len(images), 64)], ff, circuit), 1)
     weight_exp = min(WEIGHT_EXP_MAX, math.floor(math.log2(vth_cap / target_vth)),
                      math.floor(math.log2((UV_LIMIT >> ACT_SHIFT) / (2 * step_peak))))
-    ff = ff.with_weight_exp(max(weight_exp, -8))
+    ff = ff.with_weight_exp(max(weight_exp, MIN_WEIGHT_EXP))
     vth = int(round(target_vth * 2.0**ff.weight_exp))
     if not 1 <= vth <= vth_cap:
         raise NeurohebbError(f"the threshold {vth} does not fit Loihi's 17-bit register with the weight exponent in "
-                             "-8..7; use fewer steps per sample or a larger spikes_target")
+                             f"{MIN_WEIGHT_EXP}..{MAX_WEIGHT_EXP}; use fewer steps per sample or a larger spikes_target")
     inh_total = circuit.inhibition * vth
     inh_exp = 0 if inh_total <= INH_WEIGHT_MAX else math.ceil(math.log2(inh_total / INH_WEIGHT_MAX))
     inh_weight = int(round(inh_total / 2**inh_exp))
@@ -351,7 +351,7 @@ def _map_currents(w, ff: LoihiWeights, drive: np.ndarray, images: np.ndarray, ci
     if readout_w is None:
         raise ConfigError("currents mode needs the readout weights: the softmax and readout run on the host")
     peak = float(np.abs(drive).max()) * 2.0 or 1.0
-    weight_exp = max(-8, min(WEIGHT_EXP_MAX, math.floor(math.log2((UV_LIMIT >> ACT_SHIFT) / peak))))
+    weight_exp = max(MIN_WEIGHT_EXP, min(WEIGHT_EXP_MAX, math.floor(math.log2((UV_LIMIT >> ACT_SHIFT) / peak))))
     ff = ff.with_weight_exp(weight_exp)
     bias = np.zeros(np.asarray(readout_w).shape[0]) if readout_b is None else np.asarray(readout_b, dtype=np.float64)
     calibration = {

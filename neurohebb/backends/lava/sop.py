@@ -29,190 +29,41 @@ accumulator saturates at ``[-(2**15) - 1, 2**15 - 1]``; weights saturate at ``[-
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ...errors import ConfigError
-
-W_TRACE = 7  # trace registers: 0..127
-W_TRACE_FRAC = 8  # impulse fractional bits
-W_WEIGHT_S = 9  # signed weight width inside the learning engine
-W_ACC_U = 15  # product / synaptic accumulator magnitude bits
-W_S_MANT = 4  # width charged for the scale mantissa
-FACTOR_WIDTH = {"x0": 1, "y0": 1, "x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": W_WEIGHT_S}
-DEPENDENCIES = ("x0", "y0")
-TRACES = ("x1", "x2", "y1", "y2", "y3")
-ACC_MIN, ACC_MAX = -(2**W_ACC_U) - 1, 2**W_ACC_U - 1
-WEIGHT_MIN, WEIGHT_MAX = -256, 255  # mixed sign mode, 8 magnitude bits
-ACC_SHIFT = 16 - W_WEIGHT_S  # weights enter the accumulator shifted left by 7 bits
-ROUND_SHIFT = W_ACC_U - 8  # the accumulator keeps 7 fractional bits, rounded away stochastically
-
-COUNTING_TAU = 2**16  # decay exp(-1/65536) per step: a spike counter over any practical epoch
-_LITERAL = r"[+-]?(?:\d+\*2\^[+-]?\d+|2\^[+-]?\d+|\d+)"
-
-
-@dataclass(frozen=True)
-class Product:
-    """One term: ``sign * mantissa * 2**exponent * dependency * prod(factors)``."""
-
-    dependency: str
-    mantissa: int
-    exponent: int  # as written (Lava stores exponent + 7)
-    factors: tuple[str, ...]
-    decimate: int | None = None  # k of a u<k> dependency (applied every 2**k epochs)
-
-
-@dataclass(frozen=True)
-class SumOfProducts:
-    """A parsed ``dw`` rule."""
-
-    text: str
-    products: tuple[Product, ...]
-
-    @property
-    def traces(self) -> set[str]:
-        return {f for p in self.products for f in p.factors if f in TRACES}
-
-
-def parse_rule(text: str) -> SumOfProducts:
-    """Parse a ``dw`` rule string into products, with Lava's scale normalisation and limits."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError("a learning rule must be a non-empty string such as '2^-4 * x1 * y0 - 2^-6 * w * y0'")
-    compact = re.sub(r"\s+", "", text)
-    if re.search(r"[()]|sgn", compact) or re.search(r"(?<![a-z])[dt](?![a-z0-9])", compact):
-        raise ConfigError(f"rule {text!r} uses brackets, sgn() or d/t variables; neurohebb's engine supports "
-                          "sums of products of x0 y0 u<k> x1 x2 y1 y2 y3 w and constants")
-    terms = re.findall(r"[+-]?[^+-]+", _protect_exponents(compact))
-    if not terms or "".join(terms) != _protect_exponents(compact):
-        raise ConfigError(f"cannot read rule {text!r}; write e.g. '2^-4 * x1 * y0 - 2^-6 * w * y0'")
-    products = tuple(_parse_product(_restore_exponents(t), text) for t in terms)
-    decimations = {p.decimate for p in products if p.dependency == "u"}
-    if len(decimations) > 1:
-        raise ConfigError(f"rule {text!r} mixes u<k> dependencies with different k; Lava allows one k per rule")
-    return SumOfProducts(text, products)
-
-
-def _protect_exponents(s: str) -> str:
-    """Hide the signs inside ``2^-4`` so splitting on +/- only cuts between products."""
-    return re.sub(r"\^([+-])", lambda m: "^" + ("P" if m.group(1) == "+" else "M"), s)
-
-
-def _restore_exponents(s: str) -> str:
-    return s.replace("^P", "^+").replace("^M", "^-")
-
-
-def _parse_product(term: str, text: str) -> Product:
-    sign = -1 if term.startswith("-") else 1
-    body = term.lstrip("+-")
-    mantissa, exponent = 1, 0
-    dependency = None
-    decimate = None
-    factors: list[str] = []
-    for token in _tokens(body):
-        if re.fullmatch(_LITERAL, token):
-            m, e = _literal(token)
-            mantissa, exponent = mantissa * m, exponent + e
-        elif re.fullmatch(r"u\d+", token):
-            if dependency is not None:
-                raise ConfigError(f"rule {text!r}: write the u<k> dependency of {term!r} before any x0/y0 factor")
-            dependency, decimate = "u", int(token[1:])
-        elif token in DEPENDENCIES and dependency is None:
-            dependency = token
-        elif token in FACTOR_WIDTH:
-            factors.append(token)
-        else:
-            raise ConfigError(f"rule {text!r}: {token!r} is not a factor this engine knows (x0 y0 x1 x2 y1 y2 y3 w or a constant)")
-    mantissa *= sign
-    while abs(mantissa) > 7 and mantissa % 2 == 0 and exponent < 8:  # Lava's normalisation
-        mantissa //= 2
-        exponent += 1
-    if dependency is None:
-        raise ConfigError(f"rule {text!r}: the product {term!r} has no dependency; multiply it by x0 or y0")
-    if not -8 <= mantissa < 8:
-        raise ConfigError(f"rule {text!r}: scale mantissa {mantissa} of {term!r} does not fit 4 bits; write the scale as m*2^e with |m| <= 7")
-    if not -7 <= exponent < 9:
-        raise ConfigError(f"rule {text!r}: scale exponent {exponent} of {term!r} is outside -7..8")
-    return Product(dependency, mantissa, exponent, tuple(factors), decimate)
-
-
-def _tokens(body: str) -> list[str]:
-    """Split a product on '*' while keeping literals like ``3*2^-4`` whole."""
-    parts = body.split("*")
-    out: list[str] = []
-    i = 0
-    while i < len(parts):
-        if i + 1 < len(parts) and re.fullmatch(r"\d+", parts[i]) and re.fullmatch(r"2\^[+-]?\d+", parts[i + 1]):
-            out.append(parts[i] + "*" + parts[i + 1])
-            i += 2
-        else:
-            out.append(parts[i])
-            i += 1
-    if any(not p for p in out):
-        raise ConfigError(f"cannot read product {body!r}: empty factor")
-    return out
-
-
-def _literal(token: str) -> tuple[int, int]:
-    sign = -1 if token.startswith("-") else 1
-    token = token.lstrip("+-")
-    if "*2^" in token:
-        m, e = token.split("*2^")
-        return sign * int(m), int(e)
-    if token.startswith("2^"):
-        return sign, int(token[2:])
-    return sign * int(token), 0
+from ...onchip.model import LearningEngineModel
+from ...onchip.rulestr import (  # noqa: F401  (re-exported: the parser lives with the chip model)
+    COUNTING_TAU, DEPENDENCIES, TRACES, Product, SumOfProducts, TraceConfig, default_model, parse_rule,
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # Traces and random numbers
 
 
-@dataclass(frozen=True)
-class TraceConfig:
-    """Impulse (may be fractional, 8 fractional bits) and decay time constant of each trace."""
-
-    x1_impulse: float = 0.0
-    x1_tau: float = 0.0
-    x2_impulse: float = 0.0
-    x2_tau: float = 0.0
-    y1_impulse: float = 0.0
-    y1_tau: float = 0.0
-    y2_impulse: float = 0.0
-    y2_tau: float = 0.0
-    y3_impulse: float = 0.0
-    y3_tau: float = 0.0
-
-    def impulses(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        imp = np.array([getattr(self, f"{n}_impulse") for n in names], dtype=np.float64)
-        whole = np.floor(imp)
-        frac = np.round((imp - whole) * 2**W_TRACE_FRAC)
-        return whole.astype(np.int64), frac.astype(np.int64)
-
-    def taus(self, names: tuple[str, ...]) -> np.ndarray:
-        return np.array([getattr(self, f"{n}_tau") for n in names], dtype=np.float64)
-
-
 class _TraceRandom:
     """Two streams per trace side, advanced twice per time step, as Lava's `TraceRandom`."""
 
-    def __init__(self, seed_decay: int, seed_impulse: int):
+    def __init__(self, seed_decay: int, seed_impulse: int, trace_bits: int = 7):
+        self._bits = trace_bits
         self._decay = np.random.default_rng(seed=seed_decay)
         self._impulse = np.random.default_rng(seed=seed_impulse)
         self.advance()
 
     def advance(self) -> None:
         self.decay = self._decay.random(1)[0]
-        self.impulse = self._impulse.integers(0, 2**W_TRACE, size=1, dtype=int)[0]
+        self.impulse = self._impulse.integers(0, 2**self._bits, size=1, dtype=int)[0]
 
 
 def _stochastic_round(values: np.ndarray, random, probabilities: np.ndarray) -> np.ndarray:
     return (values + (random < probabilities).astype(int)).astype(int)
 
 
-def _add_impulse(values: np.ndarray, random, whole: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    return np.clip(_stochastic_round(values + whole, random, frac), 0, 2**W_TRACE - 1)
+def _add_impulse(values: np.ndarray, random, whole: np.ndarray, frac: np.ndarray, trace_max: int = 127) -> np.ndarray:
+    return np.clip(_stochastic_round(values + whole, random, frac), 0, trace_max)
 
 
 def _decay(values: np.ndarray, taus: np.ndarray, random: float) -> np.ndarray:
@@ -247,11 +98,10 @@ class SopEngine:
     """
 
     def __init__(self, rule: str | SumOfProducts, weights: np.ndarray, traces: TraceConfig = TraceConfig(),
-                 t_epoch: int = 1, rng_seed: int = 0):
-        self.rule = parse_rule(rule) if isinstance(rule, str) else rule
-        if t_epoch < 1:
-            raise ConfigError(f"t_epoch must be >= 1, got {t_epoch}")
-        self.t_epoch = int(t_epoch)
+                 t_epoch: int = 1, rng_seed: int = 0, model: LearningEngineModel | None = None):
+        self.model = model = model or (rule.model if isinstance(rule, SumOfProducts) and rule.model else default_model())
+        self.rule = parse_rule(rule, model) if isinstance(rule, str) else rule
+        self.t_epoch = model.check_t_epoch(int(t_epoch))
         self.traces = traces
         w = np.asarray(weights).astype(np.int32)
         if w.ndim != 2:
@@ -260,12 +110,14 @@ class SopEngine:
         self.shape = (k, i)
         self.state = SopState(w, np.zeros((2, i), dtype=int), np.zeros((3, k), dtype=int),
                               np.zeros(i, dtype=int), np.zeros(k, dtype=int))
-        self._x_int, self._x_frac = traces.impulses(("x1", "x2"))
-        self._y_int, self._y_frac = traces.impulses(("y1", "y2", "y3"))
+        fb, tb = model.impulse_fraction_bits, model.trace_bits
+        self._tmax = model.trace_max
+        self._x_int, self._x_frac = traces.impulses(("x1", "x2"), fb)
+        self._y_int, self._y_frac = traces.impulses(("y1", "y2", "y3"), fb)
         self._x_taus = traces.taus(("x1", "x2"))
         self._y_taus = traces.taus(("y1", "y2", "y3"))
-        self._x_rand = _TraceRandom(rng_seed, rng_seed + 1)
-        self._y_rand = _TraceRandom(rng_seed + 2, rng_seed + 3)
+        self._x_rand = _TraceRandom(rng_seed, rng_seed + 1, tb)
+        self._y_rand = _TraceRandom(rng_seed + 2, rng_seed + 3, tb)
         self._w_rng = np.random.default_rng(seed=2)  # Lava's ConnVarRandom: fixed seed
         self._w_random = self._w_rng.random(1)[0]
 
@@ -281,13 +133,13 @@ class SopEngine:
         ts = s.time_step % self.t_epoch or self.t_epoch
         # pre-synaptic spikes: a second spike in the epoch adds its impulse at once (random 0)
         multi = (s.tx > 0) & pre
-        s.x[0, multi] = _add_impulse(s.x[0, multi], 0, self._x_int[0], self._x_frac[0])
-        s.x[1, multi] = _add_impulse(s.x[1, multi], 0, self._x_int[1], self._x_frac[1])
+        s.x[0, multi] = _add_impulse(s.x[0, multi], 0, self._x_int[0], self._x_frac[0], self._tmax)
+        s.x[1, multi] = _add_impulse(s.x[1, multi], 0, self._x_int[1], self._x_frac[1], self._tmax)
         s.tx[pre] = ts
         self._x_rand.advance()
         self._y_rand.advance()
         multi = (s.ty > 0) & post
-        s.y[:, multi] = _add_impulse(s.y[:, multi], self._y_rand.impulse, self._y_int[:, None], self._y_frac[:, None])
+        s.y[:, multi] = _add_impulse(s.y[:, multi], self._y_rand.impulse, self._y_int[:, None], self._y_frac[:, None], self._tmax)
         s.ty[post] = ts
         self._x_rand.advance()
         self._y_rand.advance()
@@ -302,7 +154,7 @@ class SopEngine:
         for t in range(1, self.t_epoch + 1):
             hist[t][active] = _decay(hist[t - 1][active], taus[active][:, None], rand.decay)
             ids = np.where(times == t)[0]
-            hist[t][:, ids] = _add_impulse(hist[t][:, ids], rand.impulse, whole[:, None], frac[:, None])
+            hist[t][:, ids] = _add_impulse(hist[t][:, ids], rand.impulse, whole[:, None], frac[:, None], self._tmax)
         return hist
 
     def _learn(self) -> None:
@@ -329,25 +181,26 @@ class SopEngine:
             k = ks.pop()
             values["u"] = 1 if int(s.time_step / self.t_epoch) % 2**k == 0 else 0
         # int32 throughout, as Lava computes it (an overflow would wrap the same way)
-        acc = (s.weights.astype(np.int32) << ACC_SHIFT).astype(np.int32)
+        m = self.model
+        widths = m.factor_widths
+        acc_min, acc_max = m.accumulator_range
+        acc = (s.weights.astype(np.int32) << m.weight_shift).astype(np.int32)
         for product in self.rule.products:
             term = np.ones(self.shape, dtype=np.int32)
             term *= values[product.dependency]
-            width = 0
             for name in product.factors:
-                width += FACTOR_WIDTH[name]
                 v = values[name if name in ("x0", "y0", "w") else f"{name}_{product.dependency}"]
-                term *= np.clip(v, -(2 ** FACTOR_WIDTH[name]), 2 ** FACTOR_WIDTH[name] - 1).astype(np.int32)
-            width += W_S_MANT
+                term *= np.clip(v, -(2 ** widths[name]), 2 ** widths[name] - 1).astype(np.int32)
             term *= product.mantissa
-            term = np.right_shift(term, max(0, width - W_ACC_U))
-            term = np.left_shift(term, product.exponent + 7)
-            term = np.clip(term, ACC_MIN, ACC_MAX)
-            acc = np.clip(acc + term, ACC_MIN, ACC_MAX)
-        # stochastic rounding of the 7 fractional accumulator bits, one random number per epoch
-        scaled = acc / 2**ROUND_SHIFT
-        rounded = _stochastic_round(np.floor(scaled), self._w_random, scaled % 1) * 2**ROUND_SHIFT
-        s.weights = np.clip(rounded.astype(np.int32) >> ACC_SHIFT, WEIGHT_MIN, WEIGHT_MAX).astype(np.int32)
+            term = np.right_shift(term, m.product_shift(product.factors))
+            term = np.left_shift(term, product.exponent + m.exponent_offset)
+            term = np.clip(term, acc_min, acc_max)
+            acc = np.clip(acc + term, acc_min, acc_max)
+        # stochastic rounding of the fractional accumulator bits, one random number per epoch
+        scaled = acc / 2**m.round_shift
+        rounded = _stochastic_round(np.floor(scaled), self._w_random, scaled % 1) * 2**m.round_shift
+        w_lo, w_hi = m.weight_range
+        s.weights = np.clip(rounded.astype(np.int32) >> m.weight_shift, w_lo, w_hi).astype(np.int32)
         s.tx[:] = 0
         s.ty[:] = 0
 

@@ -23,8 +23,10 @@ from ...errors import ConfigError
 
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 LAVA_SIGN_MODE = {"mixed": 1, "excitatory": 2, "inhibitory": 3}  # lava.utils.weightutils.SignMode values
-MAX_WEIGHT_EXP = 7  # Loihi's weight exponent register is signed 4-bit: -8..7
-MIN_WEIGHT_EXP = -8
+from ...onchip.model import load_engine_model
+
+# Loihi 2's weight exponent range, from its chip file (hardware/loihi2.toml, weights.exponent_min/max)
+MIN_WEIGHT_EXP, MAX_WEIGHT_EXP = load_engine_model("loihi2").weight_exponent_range
 
 
 @dataclass(frozen=True)

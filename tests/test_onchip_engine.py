@@ -1,0 +1,101 @@
+"""The fast on-chip engine against a step-by-step reference of Lava's process order (no Lava
+needed) and against its own arithmetic's pieces."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neurohebb.backends.lava.encoding import encode
+from neurohebb.backends.lava.sop import TraceConfig
+from neurohebb.errors import ConfigError
+from neurohebb.onchip.engine import ChipLearningLoop, Circuit, rate_code
+from neurohebb.onchip.model import load_engine_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from onchip_reference import reference_loop  # noqa: E402
+
+TRACES = TraceConfig(x1_impulse=16.0, x1_tau=8.0, y1_impulse=20.5, y1_tau=12)
+
+
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    """Blobs on a 12x12 grid: structured enough that neurons fire and weights move."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 60, size=(n, 12, 12))
+    for im, (r, c) in zip(img, rng.integers(0, 9, size=(n, 2))):
+        im[r:r + 4, c:c + 4] = 255
+    return img.astype(np.uint8).reshape(n, -1)
+
+
+def test_rate_code_matches_the_lava_encoder():
+    imgs = _images(5)
+    ours = rate_code(torch.from_numpy(imgs), 9).numpy()
+    np.testing.assert_array_equal(ours, encode(imgs, 9, "rate"))
+
+
+@pytest.mark.parametrize("rule, t_epoch, steps", [
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8),  # one epoch per sample window
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8),  # learning every step: weights change mid-sample
+    ("2^-3 * x1 * y0 - 2^-5 * w * y0 + 3*2^-4 * y1 * x0 - 2^-6 * x1 * y1 * x0", 3, 7),  # x0 products, odd epochs
+    ("2^-3 * u0 * x1 * y1 - 2^-6 * u0 * y1 * w", None, 8),  # end-of-epoch rule on spike-count traces
+    ("2^-3 * u1 * x1 * y1 - 2^-6 * u1 * y1 * w + 2^-4 * x1 * y0", 5, 8),  # u1: every second epoch
+])
+def test_engine_matches_the_step_by_step_reference(rule, t_epoch, steps):
+    rng = np.random.default_rng(1)
+    imgs = _images(12)
+    w0 = rng.integers(-60, 120, size=(16, imgs.shape[1])) * 2
+    c = Circuit(steps=steps, gap=2, vth=3000, inh_weight=200, inh_exp=4, weight_exp=0)
+    te = t_epoch or c.window
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp)
+    loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, t_epoch, rng_seed=3)
+    out = loop.run(torch.from_numpy(imgs), record=True)
+    assert ref_counts.sum() > 20 and np.abs(ref_w[-1] - w0).sum() > 100  # the loop did spike and learn
+    np.testing.assert_array_equal(out["counts"].numpy(), ref_counts)
+    np.testing.assert_array_equal(out["weights"].numpy(), ref_w)
+
+
+def test_homeostasis_raises_the_threshold_of_frequent_winners():
+    imgs = _images(30)
+    w0 = np.random.default_rng(2).integers(0, 100, size=(8, imgs.shape[1])) * 2
+    c = Circuit(steps=8, gap=2, vth=3000, inh_weight=200, inh_exp=4, weight_exp=0, theta_plus=400, theta_decay_shift=6)
+    loop = ChipLearningLoop(load_engine_model("loihi2"), "2^-2 * x1 * y0 - 2^-5 * w * y0", TRACES, torch.from_numpy(w0), c)
+    counts = loop.run(torch.from_numpy(imgs), record=True)["counts"].numpy()
+    wins = counts.sum(0)
+    assert int(loop.theta.max()) > 0 and int(loop.theta[wins.argmax()]) == int(loop.theta.max())
+
+
+def test_bad_settings_are_one_line_errors():
+    m = load_engine_model("loihi2")
+    w = torch.zeros(2, 4, dtype=torch.int64)
+    c = Circuit(steps=4, gap=2, vth=100, inh_weight=1, inh_exp=0, weight_exp=0)
+    with pytest.raises(ConfigError, match="t_epoch = 64 is outside"):
+        ChipLearningLoop(m, "2^-2 * x1 * y0", TRACES, w, c, t_epoch=64)
+    with pytest.raises(ConfigError, match="weight_exp=9 is outside"):
+        ChipLearningLoop(m, "2^-2 * x1 * y0", TRACES, w, Circuit(steps=4, gap=2, vth=100, inh_weight=1, inh_exp=0, weight_exp=9))
+    with pytest.raises(ConfigError, match="impulse 200 is outside 0..127"):
+        ChipLearningLoop(m, "2^-2 * x1 * y0", TraceConfig(x1_impulse=200), w, c)
+    with pytest.raises(ConfigError, match="gap >= 2"):
+        Circuit(steps=4, gap=1, vth=100, inh_weight=1, inh_exp=0, weight_exp=0)
+
+
+def test_neuron_written_trace_carries_the_summed_input():
+    """y2 written by the neuron = floor(127 * D_k / scale), D_k the sample's summed synaptic input;
+    the u0 product y2 * x0 then adds exactly y2_k to every synapse whose input spiked."""
+    imgs = _images(1)
+    rng = np.random.default_rng(3)
+    w0 = rng.integers(-10, 30, size=(4, imgs.shape[1])) * 2
+    c = Circuit(steps=8, gap=2, vth=10**5, inh_weight=1, inh_exp=0, weight_exp=0)  # no spikes needed
+    scale = 5000.0
+    loop = ChipLearningLoop(load_engine_model("loihi2"), "2^0 * u0 * y2 * x0", TRACES, torch.from_numpy(w0), c,
+                            written={"y2": scale})
+    w1 = loop.run(torch.from_numpy(imgs), record=True)["weights"][0].numpy()
+    counts = encode(imgs, 8, "rate")[0].sum(0)
+    d = w0 @ counts
+    y2 = np.minimum(np.floor(127 * np.maximum(d, 0) / scale), 127).astype(int)
+    assert y2.max() > 0 and y2.min() < y2.max()
+    np.testing.assert_array_equal(w1 - w0, y2[:, None] * (counts > 0)[None, :])
+    with pytest.raises(ConfigError, match="cannot write post traces"):
+        ChipLearningLoop(load_engine_model("loihi"), "2^0 * u0 * y2 * x0", TRACES, torch.from_numpy(w0), c, written={"y2": 1.0})

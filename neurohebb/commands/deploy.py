@@ -27,9 +27,14 @@ def register(subparsers) -> None:
     lava.add_argument("--samples", type=int, default=100, metavar="N", help="test samples to run (default 100)")
     lava.add_argument("--tag", choices=("fixed_pt", "floating_pt"), default="fixed_pt",
                       help="Lava process models: bit-accurate fixed point (default) or floating point")
-    lava.add_argument("--wta", choices=("spiking", "currents"), default="spiking",
-                      help="spiking: the WTA circuit runs on chip (default); currents: the chip integrates each "
-                           "neuron's input current, softmax and readout run on the host")
+    lava.add_argument("--wta", choices=("spiking", "currents", "sigma-delta"), default=None,
+                      help="circuit (default: what the network needs -- spiking for one softmax layer, sigma-delta "
+                           "for Triangle/conv networks). spiking: the single-layer WTA circuit runs on chip; "
+                           "currents: the chip integrates each neuron's input current, softmax and readout run on "
+                           "the host; sigma-delta: every block as Sparse synapses and sigma-delta ReLU neurons")
+    lava.add_argument("--vth", type=int, default=1, metavar="V",
+                      help="sigma-delta circuit: delta threshold of the hidden neurons in activation units "
+                           "(default 1: every change is sent, exact)")
     lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
                       help="winner spikes per sample the threshold is set for (default 4)")
     lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",
@@ -108,10 +113,11 @@ def run_inference(args: argparse.Namespace) -> int:
         spikes_target=args.spikes_target, inhibition=args.inhibition,
         num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits),
         data_dir=args.data_dir, seed=args.seed, calibration=args.calibration, progress=not args.no_progress,
-        check_emulation=not args.no_emulation_check, wta=args.wta,
+        check_emulation=not args.no_emulation_check, wta=args.wta, vth=args.vth,
     )
     keys = ("test_accuracy", "model_accuracy", "agreement", "silent_samples", "spikes_per_sample",
-            "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement")
+            "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement",
+            "emulation_readout_identical")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
     print(f"results written to {out}")
     return 0

@@ -249,3 +249,32 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         plot_raster(x_test[0], lnet, run, out / "raster.png", label=int(y_test[0]), model_label=int(model_pred[0]))
         write_json_atomic(out / "metrics.json", metrics)
     return metrics
+
+
+def deployment_status(spec) -> dict:
+    """Which Lava circuit deploys the network and, block by block, how (or why not), for the
+    feasibility report: it reads the same description `deploy lava` maps."""
+    from .fold import unsupported as sd_unsupported
+    from .mapping import unsupported
+
+    wta = unsupported(spec, "spiking")
+    sd = sd_unsupported(spec)
+    if not wta:
+        circuit, how = "spiking", ("spiking WTA circuit: Dense 8-bit synapses, LIF neurons, one inhibitory interneuron "
+                                   "(tested: Lava = NumPy twin, tests/test_lava_deploy.py)")
+    elif not sd:
+        circuit, how = SIGMA_DELTA, ("Sparse 8-bit synapses + SigmaDelta ReLU neurons, Triangle centring, BatchNorm and "
+                                     "average pooling folded in (tested: Lava = NumPy twin spike for spike, "
+                                     "tests/test_lava_sigma_delta.py)")
+    else:
+        circuit, how = None, None
+    blocks = []
+    for b in spec.blocks:
+        mine = [p for p in sd if p.startswith(f"layers.{b.index}.")]
+        if circuit is not None:
+            blocks.append({"block": f"block{b.index}", "deploys": True, "how": how})
+        else:
+            blocks.append({"block": f"block{b.index}", "deploys": not mine,
+                           "how": mine[0] if mine else "foldable, but another block keeps the network from deploying"})
+    return {"circuit": circuit, "blocks": blocks,
+            "readout": "Sparse/Dense synapses into integrating neurons; the host takes the argmax" if circuit else None}

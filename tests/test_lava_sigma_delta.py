@@ -73,8 +73,9 @@ def test_quantised_circuit_tracks_the_float_logits():
     logits = forward(fold(spec), x)[-1]
     err = np.abs(twin.readout * sd.stages[-1].unit - logits).max() / np.abs(logits).max()
     assert err < 0.05
-    assert all(s.weight_exp >= -8 for s in sd.stages) and max(sd.calibration["peak_units"]) <= 2**13 + 1
-    # emulating in chunks or at once is the same sequence of graded spikes
+    peaks = sd.calibration["peak_units"]
+    assert all(s.weight_exp >= -8 for s in sd.stages) and max(peaks[:-1]) <= 2**13 + 1 and peaks[-1] <= 2**14 + 1
+    # emulating in chunks or at once gives the same graded spikes (samples are independent)
     again = emulate(sd, x, chunk=5)
     np.testing.assert_array_equal(again.readout, twin.readout)
     for a, b in zip(again.counts, twin.counts):

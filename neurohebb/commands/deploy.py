@@ -33,8 +33,8 @@ def register(subparsers) -> None:
                            "currents: the chip integrates each neuron's input current, softmax and readout run on "
                            "the host; sigma-delta: every block as Sparse synapses and sigma-delta ReLU neurons")
     lava.add_argument("--vth", type=int, default=1, metavar="V",
-                      help="sigma-delta circuit: delta threshold of the hidden neurons in activation units "
-                           "(default 1: every change is sent, exact)")
+                      help="sigma-delta circuit: delta threshold of the hidden neurons in spike units "
+                           "(default 1: every nonzero activation is sent)")
     lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
                       help="winner spikes per sample the threshold is set for (default 4)")
     lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",

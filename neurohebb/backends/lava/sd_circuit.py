@@ -1,7 +1,7 @@
 """The sigma-delta network (`sigma_delta.SDNetwork`) as connected Lava processes, and its run.
 
-Processes: `ImageDeltaGenerator` -> per stage a fixed-point `Sparse` (graded, 24-bit messages) and a
-`SigmaDelta` (ReLU for hidden stages, no activation for the readout) -> `WindowSampler` on the
+Processes: `ImageGradedGenerator` -> per stage a fixed-point `Sparse` (graded, 24-bit messages) and a
+`SigmaDeltaReset` (Lava's SigmaDelta restarted per window; ReLU for hidden stages, no activation for the readout) -> `WindowSampler` on the
 readout; a `WindowSpikeCounter` per stage records graded spikes per sample (and one raster).
 Only the bit-accurate fixed-point models are used (``fixed_pt``): the NumPy twin reproduces them.
 """
@@ -41,7 +41,7 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
     Sparse = compat.import_lava_module("lava.proc.sparse.process").Sparse
     t0 = time.perf_counter()
     w = net.window
-    gen = graded_io.ImageDeltaGenerator(images=images, window=w)
+    gen = graded_io.ImageGradedGenerator(images=images, window=w)
     source = gen.s_out
     counters = []
     last = len(net.stages) - 1
@@ -49,8 +49,9 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
         syn = Sparse(weights=st.weights, num_message_bits=MESSAGE_BITS, weight_exp=st.weight_exp,
                      num_weight_bits=st.num_weight_bits, sign_mode=sign_mode("mixed"), name=f"{st.name}_synapses")
         mode = sdn.ActivationMode.RELU if st.relu else sdn.ActivationMode.UNIT
-        neurons = sdn.SigmaDelta(shape=(st.size,), vth=net.vth(i), bias=st.bias.astype(np.int32), act_mode=mode,
-                                 name=f"{st.name}_neurons")
+        neurons = graded_io.SigmaDeltaReset(shape=(st.size,), vth=net.vth(i), bias=(st.bias >> st.state_exp).astype(np.int32),
+                                            act_mode=mode, state_exp=st.state_exp, reset_interval=w,
+                                            reset_offset=net.counter_offset(i) % w, name=f"{st.name}_neurons")
         counter = spike_io.WindowSpikeCounter(shape=(st.size,), window=w, num_windows=n, offset=net.counter_offset(i),
                                               raster_window=raster_sample if 0 <= raster_sample < n else -1)
         source.connect(syn.s_in)
@@ -59,7 +60,8 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
         counters.append(counter)
         source = neurons.s_out
         if i == last:
-            sampler = graded_io.WindowSampler(shape=(st.size,), window=w, num_windows=n, phase=w)
+            sampler = graded_io.WindowSampler(shape=(st.size,), window=w, num_windows=n,
+                                              reset_offset=net.counter_offset(i) % w)
             neurons.s_out.connect(sampler.s_in)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     build = time.perf_counter() - t0
@@ -87,7 +89,6 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
         if bar is not None:
             bar.close()
         gen.stop()
-    flat = images.reshape(n, -1).astype(np.int64)
-    nonzero_in = (np.diff(np.vstack([np.zeros((1, flat.shape[1]), np.int64), flat]), axis=0) != 0).sum(axis=1)
+    nonzero_in = (images.reshape(n, -1) != 0).sum(axis=1)
     run = SDRun(readout, counts, rasters if 0 <= raster_sample < n else None, nonzero_in)
     return run, SDTiming(build, seconds, total)

@@ -19,11 +19,11 @@ SYNOPS_NOTE = ("graded spikes into each stage x that neuron's synapses in the st
 
 
 def synaptic_ops(net, run) -> np.ndarray:
-    """Synaptic operations per sample (see SYNOPS_NOTE); input spikes counted per pixel that changed."""
+    """Synaptic operations per sample (see SYNOPS_NOTE); an input spike per nonzero pixel."""
     fan_out = [np.diff(st.weights.tocsc().indptr) for st in net.stages]
     ops = run.input_spikes * 0
     ops = ops.astype(np.float64)
-    # input spikes: pixels whose value changed, each with its column of stage 0
+    # input spikes (nonzero pixels), each with its column of stage 0 (on average)
     ops += run.input_spikes * float(fan_out[0].mean())
     for i in range(1, len(net.stages)):
         ops += run.counts[i - 1] @ fan_out[i]

@@ -2,26 +2,26 @@
 
 Circuit (everything between the input and the class decision is synapses and neurons):
 
-    pixels --(host: graded spikes, image_n - image_{n-1})--> Sparse M_0 (8-bit) --> SigmaDelta ReLU
-      --> Sparse M_1 --> SigmaDelta ReLU --> ... --> Sparse R --> SigmaDelta (no ReLU: readout)
+    pixels --(host: graded spikes)--> Sparse M_0 (8-bit) --> SigmaDelta ReLU --> Sparse M_1
+      --> SigmaDelta ReLU --> ... --> Sparse R --> SigmaDelta (no ReLU: the readout)
     readout activations at the end of each sample's window --(host)--> argmax = class
 
-A sigma-delta neuron (lava.proc.sdn) integrates its graded input (sigma), applies ``relu(sigma +
-bias)`` and sends the *change* of that activation as one graded spike when it reaches ``vth``
-(the remainder is kept and sent with a later change). With ``vth = 1`` (the default) every
-change is sent, so each neuron's downstream sum equals its activation exactly: a neuron fires
-(at most) once per sample and layer, when the sample's wave reaches it, and only if its value
-changed. Samples play back to back; each owns ``window = stages + 1 + gap`` steps (one step of
-delay per Sparse).
+A sigma-delta neuron (lava.proc.sdn) integrates its graded input (sigma), computes ``relu(sigma
++ bias)`` and sends its *change* as one graded spike when the change reaches ``vth`` (``>>
+state_exp``: a spike carries the activation in units of ``2**state_exp``). Samples play back to
+back; each owns ``window = stages + 1 + gap`` steps (one step of delay per Sparse), and every
+neuron restarts from 0 in the step the sample's wave reaches it (`procs.graded_io.
+SigmaDeltaReset`). A hidden neuron therefore fires at most once per sample, carrying its
+activation; with ``vth = 1`` every nonzero activation is sent.
 
 What is exact and what is approximate: the folding is exact (see `fold`). Approximations are the
-8-bit weights (one shared exponent per stage, `to_loihi`), integer activations (one unit per
-stage, chosen on calibration images so that the largest activation uses about 13 bits), the
-integer bias, and the floor of Lava's ``weight_exp`` right shift, applied to each step's input:
-the floor of the *change* between consecutive samples, so a sample's result depends on the
-previous sample by at most one unit per step and stage. The NumPy twin (`emulate`) follows
-Lava 0.10's `PySparseModelBitAcc` and `PySigmaDeltaModelFixed` operation by operation and
-reproduces every graded spike.
+8-bit weights (one shared exponent per stage, `to_loihi`), integer activations and biases (units
+chosen on calibration images: the largest activation uses about 13 bits inside a neuron; the
+spikes carry it with ``state_exp`` bits fewer where the next stage's sums need it), and the floor
+of the ``weight_exp`` and ``state_exp`` shifts. Each sample is computed from the same state, so
+it does not depend on the samples before it. The NumPy twin (`emulate`) follows Lava 0.10's
+`PySparseModelBitAcc` and `PySigmaDeltaModelFixed` operation by operation (all of a stage's input
+arrives in one step) and reproduces every graded spike.
 """
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ from ...errors import ConfigError, NeurohebbError
 from .fold import Stage, fold, forward
 from .weights import MAX_WEIGHT_EXP, MIN_WEIGHT_EXP, to_loihi
 
-ACT_TARGET = 2**13  # largest calibration activation, in units (2x margin under Lava's 16-bit a_out)
+ACT_TARGET = 2**13  # largest calibration activation of a hidden neuron, in units (2x margin under 16-bit a_out)
+READOUT_TARGET = 2**14  # the readout only feeds the argmax: one more bit of range
+MAX_STATE_EXP = 7  # SigmaDelta state_exp is a 3-bit register
 ACC_LIMIT = 2**27  # largest pre-shift sum of a stage at calibration (16x under Lava's int32 arithmetic)
 BIAS_LIMIT = 2**15 - 1  # SigmaDelta bias is a 16-bit signed register
 STATE_LIMIT = 2**23  # 24-bit sigma / activation
@@ -44,7 +46,7 @@ STATE_LIMIT = 2**23  # 24-bit sigma / activation
 class SDCircuit:
     """Free parameters of the sigma-delta deployment."""
 
-    vth: int = 1  # delta threshold of the hidden neurons, in activation units (1: every change is sent)
+    vth: int = 1  # delta threshold of the hidden neurons, in spike units (1: every nonzero spike is sent)
     gap: int = 0  # extra silent steps per window
 
     def __post_init__(self) -> None:
@@ -64,9 +66,10 @@ class SDStage:
     exponent: int  # shared exponent of the weight mantissas
     grid_shift: int
     weight_exp: int
-    bias: np.ndarray  # int64 [out]
+    bias: np.ndarray  # int64 [out], in units of `unit` (a multiple of 2**state_exp)
     relu: bool
-    unit: float  # float value of one unit of this stage's activation
+    unit: float  # float value of one unit of this stage's activation (inside the neuron)
+    state_exp: int  # spikes carry activation >> state_exp, i.e. in units of unit * 2**state_exp
     out_shape: tuple[int, ...]
     max_abs_weight_error: float
 
@@ -100,11 +103,13 @@ class SDNetwork:
         return self.stages[-1].size
 
     def vth(self, index: int) -> int:
-        """Hidden stages use the circuit's threshold; the readout sends every change (vth 1)."""
+        """Delta threshold in spike units (Lava scales it by 2**state_exp): hidden stages use the
+        circuit's, the readout sends every change (vth 1)."""
         return 1 if index == len(self.stages) - 1 else int(self.circuit.vth)
 
     def counter_offset(self, index: int) -> int:
-        """First step (1-based) of sample 0's wave at stage ``index``'s neurons."""
+        """Step (1-based) at which sample 0's wave reaches stage ``index``'s neurons (they restart
+        then; a window later for sample 1, ...)."""
         return 2 + index
 
     def summary(self) -> dict:
@@ -113,7 +118,7 @@ class SDNetwork:
             "window": self.window,
             "stages": [{"name": s.name, "neurons": s.size, "inputs": int(s.weights.shape[1]), "synapses": int(s.weights.nnz),
                         "num_weight_bits": s.num_weight_bits, "weight_exponent": s.exponent, "weight_exp": s.weight_exp,
-                        "relu": s.relu, "unit": s.unit, "max_abs_bias": int(np.abs(s.bias).max()) if s.size else 0,
+                        "relu": s.relu, "unit": s.unit, "state_exp": s.state_exp, "max_abs_bias": int(np.abs(s.bias).max()) if s.size else 0,
                         "max_abs_weight_error": s.max_abs_weight_error, "out_shape": list(s.out_shape)}
                        for s in self.stages],
             "calibration": self.calibration,
@@ -151,33 +156,40 @@ def map_sigma_delta(spec, calibration_images: np.ndarray, circuit: SDCircuit = S
         u = (stored.astype(np.float64) @ z.T).T * 2.0 ** (q.exponent - q.grid_shift) + s.bias
         peaks.append(float(np.abs(u).max()) or 1.0)
         z = np.maximum(u, 0.0) if s.relu else u
-    # Smallest admissible unit of every stage, from the last stage back: its own range, the next
-    # stage's pre-shift sum, and the next stage's unit being reachable with weight_exp >= -8.
+    # Coarsest units each stage needs, from the last stage back: LU (inside the neuron) for its own
+    # range; LV (of its spikes) so that the next stage's sums stay under ACC_LIMIT and the next
+    # LU is reachable with weight_exp >= -8. Spikes may be up to 2**7 coarser than LU (state_exp).
     gains = [2.0 ** (q.exponent - q.grid_shift) for _, q in quantised]
-    lower = [0.0] * len(stages)
+    last = len(stages) - 1
+    lu = [0.0] * len(stages)
+    lv = [0.0] * len(stages)
     for i in reversed(range(len(stages))):
-        lower[i] = peaks[i] / ACT_TARGET
-        if i + 1 < len(stages):
-            lower[i] = max(lower[i], peaks[i + 1] / (gains[i + 1] * ACC_LIMIT),
-                           lower[i + 1] / (gains[i + 1] * 2.0 ** -MIN_WEIGHT_EXP))
+        lu[i] = peaks[i] / (READOUT_TARGET if i == last else ACT_TARGET)
+        if i < last:
+            lv[i] = max(peaks[i + 1] / (gains[i + 1] * ACC_LIMIT), lu[i + 1] / (gains[i + 1] * 2.0 ** -MIN_WEIGHT_EXP))
+            lu[i] = max(lu[i], lv[i] / 2.0**MAX_STATE_EXP)
     out: list[SDStage] = []
     s_in = 1.0 / 255.0
     for i, (s, (stored, q)) in enumerate(zip(stages, quantised)):
         acc_unit = gains[i] * s_in  # value of one unit of the pre-shift sum
-        target = lower[i]
-        wexp = min(MAX_WEIGHT_EXP, math.floor(math.log2(acc_unit / target)))
+        wexp = min(MAX_WEIGHT_EXP, math.floor(math.log2(acc_unit / lu[i])))
         while True:
             if wexp < MIN_WEIGHT_EXP:
-                raise NeurohebbError(f"stage {s.name}: its activations do not fit Loihi's 24-bit state with a weight "
+                raise NeurohebbError(f"stage {s.name}: its activations do not fit a 16-bit range with a weight "
                                      f"exponent >= {MIN_WEIGHT_EXP}; the network's activations grow too fast to deploy")
             unit = acc_unit * 2.0 ** (-wexp)
-            bias = np.rint(s.bias / unit).astype(np.int64)
+            state_exp = 0 if i == last else max(0, math.ceil(math.log2(lv[i] / unit)))
+            # Lava's SigmaDelta takes its bias in spike units (it shifts it left by state_exp)
+            bias = np.rint(s.bias / (unit * 2.0**state_exp)).astype(np.int64) << state_exp
             if not bias.size or np.abs(bias).max() <= BIAS_LIMIT:
                 break
             wexp -= 1  # a coarser unit until the bias fits its 16-bit register
+        if state_exp > MAX_STATE_EXP:
+            raise NeurohebbError(f"stage {s.name}: its spikes would need state_exp {state_exp} > {MAX_STATE_EXP} "
+                                 "for the next stage's sums to fit; the network cannot be deployed")
         out.append(SDStage(s.name, stored, int(num_weight_bits), int(q.exponent), int(q.grid_shift), int(wexp), bias,
-                           s.relu, float(unit), tuple(s.out_shape), float(q.max_abs_error)))
-        s_in = unit
+                           s.relu, float(unit), int(state_exp), tuple(s.out_shape), float(q.max_abs_error)))
+        s_in = unit * 2.0**state_exp
     calibration = {"images": int(len(images)), "peak_pre_activation": peaks,
                    "peak_units": [p / st.unit for p, st in zip(peaks, out)]}
     return SDNetwork(tuple(out), circuit, tuple(spec.input_shape), calibration)
@@ -208,48 +220,22 @@ def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)
 
 
-class _StageState:
-    def __init__(self, n: int):
-        self.sigma = np.zeros(n, np.int64)
-        self.act = np.zeros(n, np.int64)
-        self.residue = np.zeros(n, np.int64)
-        self.peak = 0
+def _stage(stage: SDStage, vth: int, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Sparse + restarted SigmaDelta for a batch: the wave of input spikes [B, I] in one step.
+
+    Returns the neurons' activations and the spikes they send (after ``>> state_exp``)."""
+    acc = (stage.weights.astype(np.int64) @ spikes.T.astype(np.int64)).T  # PySparseModelBitAcc: weights.dot(s_in)
+    a = _shift(acc, stage.weight_exp)
+    act = a + stage.bias  # sigma restarts at 0, so sigma = a
+    if stage.relu:
+        act = np.maximum(act, 0)
+    sent = np.where(np.abs(act) >= vth << stage.state_exp, act, 0)  # delta = act - 0 + 0 after the restart
+    return act, np.right_shift(sent, stage.state_exp)
 
 
-def _run_stage(stage: SDStage, vth: int, state: _StageState, steps: np.ndarray, vals: np.ndarray,
-               first: bool) -> tuple[np.ndarray, np.ndarray]:
-    """One Sparse + SigmaDelta over a run's event steps: input spikes ``vals`` [E, I] at ``steps``
-    arrive one step later; returns the output spikes' steps and values. Between events nothing
-    changes (the kept remainder is below vth), so only event steps are computed."""
-    if len(steps):
-        acc = (stage.weights.astype(np.int64) @ vals.T.astype(np.int64)).T  # [E, out]
-        a = _shift(acc, stage.weight_exp)
-        a_steps = steps + 1
-    else:
-        a = np.zeros((0, stage.size), np.int64)
-        a_steps = steps
-    if first:  # step 1: the neurons see their bias before any input (a_out starts at 0)
-        if not len(a_steps) or a_steps[0] != 1:
-            a = np.vstack([np.zeros((1, stage.size), np.int64), a])
-            a_steps = np.concatenate([[1], a_steps])
-    out = np.zeros_like(a)
-    for e in range(len(a_steps)):
-        state.sigma = state.sigma + a[e]
-        act = state.sigma + stage.bias
-        if stage.relu:
-            act = np.maximum(act, 0)
-        delta = act - state.act + state.residue
-        s = np.where(np.abs(delta) >= vth, delta, 0)
-        state.residue = delta - s
-        state.act = act
-        out[e] = s
-        state.peak = max(state.peak, int(np.abs(state.sigma).max(initial=0)), int(np.abs(act).max(initial=0)))
-    keep = np.any(out != 0, axis=1)
-    return a_steps[keep], out[keep]
-
-
-def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 256, raster_sample: int = 0) -> SDRun:
-    """Play ``images`` (uint8) back to back through the circuit, as the Lava run does."""
+def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample: int = 0) -> SDRun:
+    """Every image through the circuit, as the Lava run computes it (samples are independent:
+    every neuron restarts when a sample's wave reaches it)."""
     images = np.asarray(images)
     n = len(images)
     if n < 1:
@@ -257,41 +243,23 @@ def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 256, raster_sample:
     flat = images.reshape(n, -1).astype(np.int64)
     if flat.shape[1] != net.num_inputs:
         raise ConfigError(f"images have {flat.shape[1]} pixels, the network expects {net.num_inputs}")
-    w = net.window
-    states = [_StageState(s.size) for s in net.stages]
     readout = np.zeros((n, net.num_classes), np.int64)
     counts = [np.zeros((n, s.size), np.int64) for s in net.stages]
-    rasters = [np.zeros((w, s.size), np.int64) for s in net.stages]
-    running = np.zeros(net.num_classes, np.int64)  # the sampler's sum of readout spikes
+    rasters = [np.zeros((net.window, s.size), np.int64) for s in net.stages]
+    peak = 0
     for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        prev = flat[start - 1] if start > 0 else np.zeros(flat.shape[1], np.int64)
-        deltas = np.diff(np.vstack([prev[None], flat[start:stop]]), axis=0)
-        steps = np.arange(start, stop) * w + 1
-        vals = deltas
+        x = flat[start:start + chunk]
         for i, stage in enumerate(net.stages):
-            steps, vals = _run_stage(stage, net.vth(i), states[i], steps, vals, first=start == 0)
-            nz = vals != 0
-            win, phase = np.divmod(steps - net.counter_offset(i), w)
-            ok = (steps >= net.counter_offset(i)) & (win < n)
-            for e in np.nonzero(ok)[0]:
-                counts[i][win[e]] += nz[e]
-                if win[e] == raster_sample:
-                    rasters[i][phase[e]] = nz[e]
-        # the sampler records the running sum of readout spikes at step (m + 1) * window
-        ends = (np.arange(start, stop) + 1) * w
-        idx = np.searchsorted(steps, ends, side="right")
-        cum = np.cumsum(vals, axis=0) if len(vals) else np.zeros((0, net.num_classes), np.int64)
-        for j, k in enumerate(idx):
-            readout[start + j] = running + (cum[k - 1] if k > 0 else 0)
-        if len(vals):
-            running = running + cum[-1]
-    peaks = [st.peak for st in states]
-    if max(peaks) >= STATE_LIMIT:
-        raise NeurohebbError(f"a sigma-delta state reached {max(peaks)}, beyond Loihi's 24-bit range; "
+            act, x = _stage(stage, net.vth(i), x)
+            peak = max(peak, int(np.abs(act).max(initial=0)))
+            counts[i][start:start + len(x)] = x != 0
+            if start <= raster_sample < start + len(x):
+                rasters[i][0] = x[raster_sample - start] != 0  # a stage's spikes all fall at its restart step
+        readout[start:start + len(x)] = x
+    if peak >= STATE_LIMIT:
+        raise NeurohebbError(f"a sigma-delta activation reached {peak}, beyond Loihi's 24-bit range; "
                              "deploy with more calibration images")
-    nonzero_in = (np.diff(np.vstack([np.zeros((1, flat.shape[1]), np.int64), flat]), axis=0) != 0).sum(axis=1)
-    return SDRun(readout, counts, rasters if 0 <= raster_sample < n else None, nonzero_in)
+    return SDRun(readout, counts, rasters if 0 <= raster_sample < n else None, (flat != 0).sum(axis=1))
 
 
 def float_predictions(net: SDNetwork, spec, images: np.ndarray) -> np.ndarray:

@@ -33,11 +33,11 @@ format and the time quantisation of ``x`` separate the two. The threshold is set
 median winning drive on calibration (training) images so the winner fires about
 ``spikes_target`` times per sample.
 
-Supported: networks of exactly one linear soft-WTA block (no batch norm, no learned bias,
-activation softmax) and the linear readout: the `mnist-mlp` and `digits`-like presets.
-Convolutional layers are not deployed as a network; `unroll_conv` maps one conv layer (e.g. the
-first layer of `mnist`) to the sparse matrix a `Dense`/`Sparse` process would hold, and
-`check_supported` names exactly what is missing for anything else.
+Supported by this circuit: networks of exactly one linear soft-WTA block (no batch norm, no
+learned bias, activation softmax) and the linear readout; `unsupported` names what is missing
+for anything else. Multilayer and convolutional Triangle networks deploy as the sigma-delta
+circuit instead (`fold`, `sigma_delta`); `unroll_conv` is the conv-to-sparse-matrix step both use.
+Everything here reads the backend-neutral `neurohebb.description.NetworkSpec`.
 """
 from __future__ import annotations
 

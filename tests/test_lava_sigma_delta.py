@@ -125,3 +125,21 @@ def test_a_network_no_circuit_deploys_gets_both_reasons():
     with pytest.raises(UnsupportedNetwork, match="WTA circuit: .*sigma-delta circuit: .*max pooling"):
         choose_circuit(describe(conv_net(pool="max")), None)
     assert choose_circuit(describe(conv_net()), None) == "sigma-delta"
+
+
+def test_the_folded_synapse_estimate_bounds_the_real_count_and_refuses_giant_networks():
+    from neurohebb.backends.lava.fold import fold, folded_synapses
+    from neurohebb.backends.lava.mapping import UnsupportedNetwork
+    from neurohebb.config import resolve_config
+    from neurohebb.description import describe_config
+
+    spec = describe(conv_net())
+    stages = fold(spec)
+    for estimate, stage in zip(folded_synapses(spec), stages):
+        assert stage.matrix.nnz <= estimate
+    # the paper's mnist architecture with the chip changes: hundreds of millions of folded synapses
+    chip = resolve_config("mnist", None, ['layers.0.pool="avg"', 'layers.1.pool="avg"', "layers.0.activation_param=1.0",
+                                          "layers.1.activation_param=1.0"])
+    assert sum(folded_synapses(describe_config(chip))) > 400_000_000
+    with pytest.raises(UnsupportedNetwork, match="synapses .*cannot hold it"):
+        fold(describe(HebbNetwork(chip)))

@@ -24,6 +24,7 @@ from ...description import BlockSpec, NetworkSpec, as_spec
 from .mapping import unroll_conv
 
 ACTIVATIONS = ("triangle", "relu")
+MAX_SYNAPSES = 30_000_000  # folded synapses Lava's CPU simulator (and this machine's memory) can hold
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,29 @@ def _block_operator(block: BlockSpec):
     return a, c + bias
 
 
+def folded_synapses(spec) -> list[int]:
+    """Upper bound on each stage's synapses once pooling is folded in (without building them):
+    a conv neuron after a pooled block reads every pre-pool pixel its kernel's pooled taps cover."""
+    spec = as_spec(spec)
+    out, prev = [], None
+    for b in spec.blocks:
+        c, h, w = b.shape.input_shape
+        k = b.cfg.kernel_size if b.kind == "conv" else None
+        if prev is not None and prev.pool == "avg":
+            c, h, w = prev.shape.conv_output_shape
+            s, pk = prev.cfg.pool_stride, prev.cfg.pool_kernel
+            span = (k - 1) * s + pk if k else None
+            fan_in = c * min(span, h) * min(span, w) if k else c * h * w
+        else:
+            fan_in = b.shape.fan_in
+        out.append(b.shape.neurons * fan_in)
+        prev = b
+    last = spec.blocks[-1]
+    out.append(spec.readout.num_classes * (int(np.prod(last.shape.conv_output_shape)) if last.pool == "avg"
+                                           else spec.readout.features))
+    return out
+
+
 def fold(spec) -> list[Stage]:
     """The network as ReLU stages (see the module docstring); raises on what does not fold."""
     from scipy import sparse
@@ -121,6 +145,10 @@ def fold(spec) -> list[Stage]:
     problems = unsupported(spec)
     if problems:
         raise UnsupportedNetwork(problems[0])
+    total = sum(folded_synapses(spec))
+    if total > MAX_SYNAPSES:
+        raise UnsupportedNetwork(f"the folded network would have about {total:,} synapses (more than {MAX_SYNAPSES:,}); "
+                                 "Lava's CPU simulator cannot hold it -- deploy a smaller network such as mnist-conv")
     stages: list[Stage] = []
     pool = None  # the previous block's pooling, to fold into this stage
     for block in spec.blocks:

@@ -12,22 +12,19 @@ nir = pytest.importorskip("nir")
 from test_lava_sigma_delta import conv_net, images  # noqa: E402
 
 
-def test_export_reads_back_with_the_folded_weights(tmp_path, capsys):
+def test_export_reads_back_with_the_folded_weights(tmp_path, capsys, monkeypatch):
+    from neurohebb.backends.nir import export as export_module
     from neurohebb.backends.nir.export import conv_form
     from neurohebb.cli import main
     from test_lava_deploy import bars_dataset
-
-    from neurohebb.backends.nir import export as export_module
 
     net = conv_net()
     (tmp_path / "run").mkdir()
     write_run(tmp_path / "run", net.config, net, {})
     real = export_module.export_run
-    export_module.export_run = lambda *a, **k: real(*a, **dict(k, dataset=bars_dataset()))
-    try:
-        assert main(["export", "nir", str(tmp_path / "run"), "-o", str(tmp_path / "net.nir"), "--calibration", "50"]) == 0
-    finally:
-        export_module.export_run = real
+    monkeypatch.setattr(export_module, "export_run", lambda *a, **k: real(*a, **dict(k, dataset=bars_dataset())))
+    assert main(["export", "nir", str(tmp_path / "run"), "-o", str(tmp_path / "net.nir"), "--calibration", "50"]) == 0
+    assert '"block0.neurons": "IF"' in capsys.readouterr().out
     graph = nir.read(tmp_path / "net.nir")
     kinds = {k: type(v).__name__ for k, v in graph.nodes.items()}
     assert kinds["block0.synapses"] == "Conv2d" and kinds["block0.neurons"] == "IF" and kinds["block1.pool"] == "AvgPool2d"
@@ -42,6 +39,17 @@ def test_export_reads_back_with_the_folded_weights(tmp_path, capsys):
     assert graph.nodes["block1.neurons"].v_threshold.shape == (6, 4, 4)
     np.testing.assert_allclose(graph.nodes["readout"].weight, spec.readout.weight * scales[1], rtol=1e-12)
     assert "reflect padding" in graph.metadata["no_nir_primitive"]
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    from neurohebb.cli import main
+
+    net = conv_net(pool="max")
+    (tmp_path / "run").mkdir()
+    write_run(tmp_path / "run", net.config, net, {})
+    assert main(["export", "nir", str(tmp_path / "run"), "-o", str(tmp_path / "x.nir"), "--calibration", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--calibration must be >= 1" in err
 
 
 def test_max_pooling_is_refused_with_the_reason():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...description import BlockSpec, NetworkSpec, as_spec
+from ...description import BlockSpec, as_spec
 from .mapping import unroll_conv
 
 ACTIVATIONS = ("triangle", "relu")

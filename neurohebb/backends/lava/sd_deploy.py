@@ -7,7 +7,6 @@ float64 network; writes metrics.json and a raster per block.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 

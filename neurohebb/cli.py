@@ -19,7 +19,7 @@ from .errors import NeurohebbError
 
 # Order is the order shown in --help. Modules that do not exist (yet) are skipped.
 COMMAND_MODULES = (
-    "demo", "train", "eval", "download", "sweep", "feasibility", "deploy", "compare", "stpn",
+    "demo", "train", "eval", "download", "sweep", "feasibility", "deploy", "export", "compare", "stpn",
 )
 
 

@@ -600,18 +600,23 @@ def test_lava_learn_t_epoch_above_the_chip_maximum(capsys, trained):
                     f"--t-epoch {epoch_max + 1}", f"1 to {epoch_max} steps")
 
 
-def test_wta_auto_picks_a_mode_the_run_supports(tmp_path):
-    from neurohebb.commands.deploy import resolve_wta
-    from neurohebb.config import resolve_config
-    from neurohebb.tomlio import dumps_toml
+def test_wta_auto_picks_a_circuit_the_network_supports():
+    """`deploy lava` with no --wta: spiking WTA for a softmax layer, sigma-delta for a Triangle
+    layer that folds (power 1), host-side currents for one that does not (power 0.7)."""
+    import torch
 
-    for activation, expected in (("triangle", "currents"), ("softmax", "spiking")):
-        run = tmp_path / activation
-        run.mkdir()
-        config = resolve_config("mnist-mlp", overrides=[f"layers.0.activation={activation}"])
-        (run / "config.toml").write_text(dumps_toml(config.to_dict()))
-        assert resolve_wta("auto", str(run)) == expected
-        assert resolve_wta("spiking", str(run)) == "spiking"
+    from neurohebb.backends.lava.deploy import choose_circuit
+    from neurohebb.config import resolve_config
+    from neurohebb.description import describe
+    from neurohebb.network import HebbNetwork
+
+    cases = (("layers.0.activation=\"softmax\"", "spiking"), ("layers.0.activation_param=1.0", "sigma-delta"),
+             ("layers.0.activation_param=0.7", "currents"))
+    for override, expected in cases:
+        config = resolve_config("mnist-mlp", overrides=["layers.0.out_channels=20", override])
+        spec = describe(HebbNetwork(config, generator=torch.Generator().manual_seed(0)))
+        assert choose_circuit(spec, None) == expected, override
+        assert choose_circuit(spec, "currents") == "currents"
 
 
 def test_single_chip_feasibility_figure_fills_the_width():

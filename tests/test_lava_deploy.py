@@ -117,9 +117,11 @@ def test_cli_errors_are_one_line(run_dir, tmp_path, capsys, argv, fragment, monk
 
 
 def test_cli_rejects_a_convolutional_run(tmp_path, capsys):
+    """A conv run that neither circuit expresses (max pooling: not the sigma-delta circuit's)."""
     from neurohebb.cli import main
 
-    config = config_from_dict({"data": {"dataset": "digits"}, "layers": [{"kind": "conv", "out_channels": 4, "kernel_size": 3}]})
+    config = config_from_dict({"data": {"dataset": "digits"},
+                               "layers": [{"kind": "conv", "out_channels": 4, "kernel_size": 3, "pool": "max"}]})
     net = HebbNetwork(config)
     (tmp_path / "conv").mkdir()
     write_run(tmp_path / "conv", config, net, {})

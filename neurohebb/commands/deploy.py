@@ -27,10 +27,15 @@ def register(subparsers) -> None:
     lava.add_argument("--samples", type=int, default=100, metavar="N", help="test samples to run (default 100)")
     lava.add_argument("--tag", choices=("fixed_pt", "floating_pt"), default="fixed_pt",
                       help="Lava process models: bit-accurate fixed point (default) or floating point")
-    lava.add_argument("--wta", choices=("auto", "spiking", "currents"), default="auto",
-                      help="spiking: the WTA circuit runs on chip (softmax layers only); currents: the chip integrates "
-                           "each neuron's input current, the activation and readout run on the host; auto (default): "
-                           "spiking for a softmax layer, currents otherwise (e.g. the Triangle mnist-mlp preset)")
+    lava.add_argument("--wta", choices=("auto", "spiking", "currents", "sigma-delta"), default="auto",
+                      help="circuit (default auto: what the network needs -- the spiking WTA for one softmax layer, "
+                           "else sigma-delta for Triangle/conv networks that fold, else currents). spiking: the "
+                           "single-layer WTA circuit runs on chip; currents: the chip integrates each neuron's input "
+                           "current, the activation and readout run on the host; sigma-delta: every block as Sparse "
+                           "synapses and sigma-delta ReLU neurons")
+    lava.add_argument("--vth", type=int, default=1, metavar="V",
+                      help="sigma-delta circuit: delta threshold of the hidden neurons in spike units "
+                           "(default 1: every nonzero activation is sent)")
     lava.add_argument("--spikes-target", type=float, default=4.0, metavar="S",
                       help="winner spikes per sample the threshold is set for (default 4)")
     lava.add_argument("--inhibition", type=float, default=1.0, metavar="A",
@@ -116,16 +121,6 @@ def _run_config(run_dir: str):
     return config_from_dict(load_toml_dict(Path(run_dir) / "config.toml"))
 
 
-def resolve_wta(wta: str, run_dir: str) -> str:
-    """`auto`: the spiking circuit stands for a softmax only, so any other activation runs as currents."""
-    if wta != "auto":
-        return wta
-    if not (Path(run_dir) / "config.toml").is_file():
-        return "spiking"  # not a run: deploy_run reports that (after a missing Lava, which comes first)
-    layers = _run_config(run_dir).layers
-    return "spiking" if layers and layers[0].activation == "softmax" else "currents"
-
-
 def loihi2_epoch_max() -> int | None:
     """The longest learning epoch Loihi 2 supports, from its chip file (None when unknown)."""
     from ..feasibility.chips import load_chip
@@ -138,17 +133,17 @@ def run_inference(args: argparse.Namespace) -> int:
     from ..backends.lava.deploy import deploy_run
 
     _check_common(args)
-    args.wta = resolve_wta(args.wta, args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / f"deploy-lava-{args.tag}"
     metrics = deploy_run(
         args.run_dir, samples=args.samples, steps=args.steps, tag=args.tag, out_dir=out, coding=args.coding,
         spikes_target=args.spikes_target, inhibition=args.inhibition,
         num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits),
         data_dir=args.data_dir, seed=args.seed, calibration=args.calibration, progress=not args.no_progress,
-        check_emulation=not args.no_emulation_check, wta=args.wta,
+        check_emulation=not args.no_emulation_check, wta=None if args.wta == "auto" else args.wta, vth=args.vth,
     )
     keys = ("test_accuracy", "model_accuracy", "agreement", "silent_samples", "spikes_per_sample",
-            "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement")
+            "synaptic_ops_per_sample", "samples_per_second", "emulation_prediction_agreement",
+            "emulation_readout_identical")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=2))
     print(f"results written to {out}")
     return 0

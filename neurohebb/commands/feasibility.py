@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         config, chips, policy, net=net, data_dir=args.data_dir, samples=args.samples, activity_rate=args.activity,
         seed=config.seed, time_steps=args.time_steps, wta=not args.no_wta_circuit, network=name,
     )
+    if net is not None:  # the trained network: say which blocks deploy to Lava, as tested
+        from ..backends.lava.deploy import deployment_status
+        from ..description import describe
+
+        report["deployment"] = deployment_status(describe(net))
     print(render_text(report, verbose=args.verbose), end="")
 
     for path in (json_path, png_path):

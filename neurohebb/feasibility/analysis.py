@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..description import describe
 from ..precision import PrecisionPolicy
 from .activity import DEFAULT_SAMPLES, ActivityProfile, measure_activity, sample_inputs, uniform_activity
 from .chips import Chip
 from .cost import DEFAULT_TIME_STEPS, estimate_costs
 from .expressibility import analyse_network
 from .mapping import map_network
-from .netspec import LayerSpec, network_layers
+from .netspec import LayerSpec, network_layers, spec_layers
 from .storage import role_limits, weight_storage
 
 MODEL_ASSUMPTIONS = (
@@ -141,5 +142,7 @@ def analyse_config(config, chips: list[Chip], policy: PrecisionPolicy, *, net=No
                    time_steps: int = DEFAULT_TIME_STEPS, wta: bool = True, network: str | None = None) -> dict[str, Any]:
     """The report for a RunConfig on `chips` (activity as in `config_activity`)."""
     activity = config_activity(config, net=net, data_dir=data_dir, samples=samples, activity_rate=activity_rate, seed=seed)
-    return analyse(network_layers(config), chips, policy, activity, network=network or config.preset,
+    # a trained network: the layers of its own description (the one the backends deploy)
+    layers = spec_layers(describe(net)) if net is not None else network_layers(config)
+    return analyse(layers, chips, policy, activity, network=network or config.preset,
                    time_steps=time_steps, batch_size=config.hebbian.batch_size, wta=wta)

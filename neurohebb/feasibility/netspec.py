@@ -12,7 +12,8 @@ import numpy as np
 
 from ..config import LayerConfig, RunConfig
 from ..errors import ConfigError
-from ..shapes import DATASET_SHAPES, conv_output_size, describe
+from ..description import NetworkSpec, describe_config
+from ..shapes import conv_output_size
 
 # Rules whose post-synaptic activity comes from a competition across the layer's channels.
 COMPETITIVE_RULES = ("softhebb", "softhebb-anti", "hard-wta")
@@ -119,9 +120,15 @@ def conv_layer(
 
 def network_layers(config: RunConfig, num_classes: int = 10, include_readout: bool = True) -> list[LayerSpec]:
     """The Hebbian blocks of `config` (and its linear readout) as LayerSpecs."""
-    shapes = describe(config.layers, DATASET_SHAPES[config.data.dataset])
+    return spec_layers(describe_config(config, num_classes), include_readout)
+
+
+def spec_layers(spec: NetworkSpec, include_readout: bool = True) -> list[LayerSpec]:
+    """The LayerSpecs of a network description (`neurohebb.description`), trained or not: the
+    report reads the same description the backends deploy."""
     layers: list[LayerSpec] = []
-    for shape, cfg in zip(shapes, config.layers):
+    for block in spec.blocks:
+        shape, cfg = block.shape, block.cfg
         k, oh, ow = shape.conv_output_shape
         layers.append(
             LayerSpec(
@@ -140,6 +147,5 @@ def network_layers(config: RunConfig, num_classes: int = 10, include_readout: bo
             )
         )
     if include_readout:
-        features = shapes[-1].output_size
-        layers.append(linear_layer("readout", features, num_classes, rule="supervised"))
+        layers.append(linear_layer("readout", spec.readout.features, spec.readout.num_classes, rule="supervised"))
     return layers

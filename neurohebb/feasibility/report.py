@@ -143,6 +143,11 @@ def render_text(report: dict[str, Any], verbose: bool = False) -> str:
         *[f"  - {a}" for a in report["assumptions"]],
         "",
     ]
+    if report.get("deployment"):
+        dep = report["deployment"]
+        parts.append(f"deployment to Lava: {dep['circuit'] or 'not deployable'}")
+        parts += [f"  {b['block']}: {'deploys' if b['deploys'] else 'does not deploy'} -- {b['how']}" for b in dep["blocks"]]
+        parts.append("")
     for entry in report["chips"]:
         parts += [render_chip(entry, report["time_steps"], verbose), ""]
     if len(report["chips"]) > 1:

@@ -10,12 +10,13 @@ spikes -> the trained readout), `learning` (spike-triggered SoftHebb vs the rate
 from __future__ import annotations
 
 from .circuit import CircuitParams, SpikeRecord, SpikeRule, SpikingSoftWTA, softmax_np
-from .inference import circuit_for, compare_inference, count_features, normalised_counts, spiking_layer, write_inference_results
+from .inference import (circuit_for, compare_inference, count_features, normalised_counts, spiking_layer, unsupported,
+                        write_inference_results)
 from .learning import compare_learning, learning_config
 from .runtime import INSTALL_HINT, cache_dir, require_brian2, select_target
 
 __all__ = [
     "INSTALL_HINT", "CircuitParams", "SpikeRecord", "SpikeRule", "SpikingSoftWTA", "cache_dir", "compare_inference",
     "compare_learning", "learning_config", "circuit_for", "count_features", "normalised_counts", "require_brian2", "select_target",
-    "softmax_np", "spiking_layer", "write_inference_results",
+    "softmax_np", "spiking_layer", "unsupported", "write_inference_results",
 ]

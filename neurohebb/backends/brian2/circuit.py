@@ -56,6 +56,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import ConfigError, DataError
+from ...npmath import softmax
 from .runtime import require_brian2
 
 EXP_CLIP = 700.0  # |exponent| bound: exp(700) ~ 1e304 < float64 max
@@ -374,7 +375,4 @@ class SpikingSoftWTA:
 
 def softmax_np(u: np.ndarray, beta: float) -> np.ndarray:
     """Row-wise softmax(beta*u) in float64 (the rate model's soft WTA, for reference checks)."""
-    z = beta * np.asarray(u, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax(u, beta, axis=-1)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
+from ...description import NetworkSpec, as_spec, linear_block_features, readout_logits
 from ...errors import ConfigError, DataError, NeurohebbError
 from ...rundir import write_json_atomic, write_text_atomic
 from .circuit import CircuitParams, SpikeRecord, SpikingSoftWTA
@@ -35,27 +35,41 @@ class SpikingLayer:
     input_shape: tuple[int, int, int]
 
 
-def spiking_layer(net) -> SpikingLayer:
-    """Extract the single linear layer; anything else cannot be mapped faithfully."""
-    blocks = list(net.blocks)
-    if len(blocks) != 1:
-        raise ConfigError(f"the Brian2 comparison maps one linear soft-WTA layer (e.g. preset mnist-mlp); this network has {len(blocks)} blocks")
-    cfg = blocks[0].cfg
-    layer = blocks[0].layer
+def unsupported(spec) -> list[str]:
+    """What the Brian2 circuit cannot map faithfully in this network (empty: it maps)."""
+    spec = as_spec(spec)
+    if len(spec.blocks) != 1:
+        return [f"the Brian2 comparison maps one linear soft-WTA layer (e.g. preset mnist-mlp); this network has {len(spec.blocks)} blocks"]
+    block = spec.blocks[0]
     problems = []
-    if cfg.kind != "linear":
-        problems.append(f"kind={cfg.kind!r} (needs 'linear')")
-    if cfg.batchnorm:
+    if block.kind != "linear":
+        problems.append(f"kind={block.kind!r} (needs 'linear')")
+    if block.batchnorm:
         problems.append("batchnorm=true (needs false: spikes carry raw intensities)")
-    if cfg.activation not in ("softmax", "triangle"):
-        problems.append(f"activation={cfg.activation!r} (needs 'softmax' or 'triangle')")
-    if cfg.activation == "triangle" and layer.bias is not None:
+    if block.activation not in ("softmax", "triangle"):
+        problems.append(f"activation={block.activation!r} (needs 'softmax' or 'triangle')")
+    if block.activation == "triangle" and block.cfg.bias:
         problems.append("a bias with the triangle activation (the count scaling assumes membranes rest at 0)")
+    return problems
+
+
+def spiking_layer(net) -> SpikingLayer:
+    """Extract the single linear layer of a network (or its `NetworkSpec`); anything else cannot
+    be mapped faithfully."""
+    spec = as_spec(net)
+    problems = unsupported(spec)
+    if problems and len(spec.blocks) != 1:
+        raise ConfigError(problems[0])
     if problems:
         raise ConfigError("the Brian2 comparison cannot map this layer: " + "; ".join(problems) + "; train with --preset mnist-mlp")
-    bias = None if layer.bias is None else layer.bias.detach().cpu().double().numpy()
-    return SpikingLayer(layer.weight.detach().cpu().double().numpy(), bias, cfg.activation, float(cfg.activation_param),
-                        tuple(net.shapes[0].input_shape))
+    block = spec.blocks[0]
+    return SpikingLayer(block.weight, block.bias, block.activation, block.activation_param, tuple(spec.input_shape))
+
+
+def rate_features(spec: NetworkSpec, images: np.ndarray) -> np.ndarray:
+    """The rate model's features (the single block's activation) for uint8 images, in float64."""
+    x = np.asarray(images).reshape(len(images), -1).astype(np.float64) / 255.0
+    return linear_block_features(spec.blocks[0], x)
 
 
 def normalised_counts(counts: np.ndarray) -> np.ndarray:
@@ -75,21 +89,15 @@ def count_features(counts: np.ndarray, params: CircuitParams, window: float | No
 def calibrate_gain(net, images: np.ndarray, params: CircuitParams) -> float:
     """Triangle mode: Hz per unit of activation so that a neuron fires `neuron_rate` on average
     over `images` (a label-free calibration, like setting a chip's gain)."""
-    with torch.no_grad():
-        x = torch.from_numpy(np.asarray(images)).float().div_(255.0).to(net.readout.weight.device)
-        mean = float(net.features(x).double().mean())
+    mean = float(rate_features(as_spec(net), images).mean())
     if not mean > 0:
         raise DataError("the calibration images give no Triangle activity at all; check the network and images")
     return params.neuron_rate / mean
 
 
-@torch.no_grad()
 def readout_predictions(net, features: np.ndarray) -> np.ndarray:
-    """The trained readout applied to (spike-estimated) features, in eval mode."""
-    net.eval()
-    dtype = net.readout.weight.dtype
-    logits = net.classify(torch.as_tensor(features, dtype=dtype, device=net.readout.weight.device))
-    return logits.argmax(dim=1).cpu().numpy()
+    """The trained readout applied to (spike-estimated) features (a network or its `NetworkSpec`)."""
+    return readout_logits(as_spec(net), features).argmax(axis=1)
 
 
 def presentation_sweep(record: SpikeRecord, net, labels: np.ndarray, reference: np.ndarray,
@@ -126,7 +134,8 @@ def circuit_for(net, params: CircuitParams | None = None, calibration_images: np
     softmax: beta = the readout's inverse temperature. triangle: power = the readout's Triangle
     power and, unless `params.gain` is set, a gain calibrated on `calibration_images`.
     """
-    layer = spiking_layer(net)
+    spec = as_spec(net)
+    layer = spiking_layer(spec)
     params = params or CircuitParams()
     if layer.activation == "softmax":
         return layer, replace(params, activation="softmax", beta=layer.activation_param).validate()
@@ -134,7 +143,7 @@ def circuit_for(net, params: CircuitParams | None = None, calibration_images: np
     if not params.gain > 0:
         if calibration_images is None:
             raise ConfigError("a Triangle layer needs calibration images (or an explicit gain) to set the circuit's gain")
-        params = replace(params, gain=calibrate_gain(net, _check_images(calibration_images, layer), params))
+        params = replace(params, gain=calibrate_gain(spec, _check_images(calibration_images, layer), params))
     return layer, params.validate()
 
 
@@ -156,18 +165,16 @@ def compare_inference(
     taken from the network (see `circuit_for`); a Triangle layer's gain is calibrated on
     `calibration_images` (default: `images` themselves; labels are never used).
     """
-    layer = spiking_layer(net)
+    spec = as_spec(net)
+    layer = spiking_layer(spec)
     x_uint8 = _check_images(images, layer)
     labels = np.asarray(labels).astype(np.int64)
-    layer, params = circuit_for(net, params, x_uint8 if calibration_images is None else calibration_images)
+    layer, params = circuit_for(spec, params, x_uint8 if calibration_images is None else calibration_images)
     x = x_uint8.reshape(x_uint8.shape[0], -1).astype(np.float64) / 255.0
 
     t0 = time.perf_counter()
-    with torch.no_grad():
-        net.eval()
-        x_t = torch.from_numpy(x_uint8).float().div_(255.0).to(net.readout.weight.device)
-        rate_features = net.features(x_t).double().cpu().numpy()
-        reference = net.predict(x_t).cpu().numpy()
+    rate = rate_features(spec, x_uint8)
+    reference = readout_logits(spec, rate).argmax(axis=1)
     rate_seconds = time.perf_counter() - t0
 
     circuit = SpikingSoftWTA(layer.weight, layer.bias, params)
@@ -176,7 +183,7 @@ def compare_inference(
     spike_features = count_features(counts, params)
     spiking = readout_predictions(net, spike_features)
     n = x.shape[0]
-    l1 = np.abs(spike_features - rate_features).sum(axis=1) / np.maximum(np.abs(rate_features).sum(axis=1), 1e-30)
+    l1 = np.abs(spike_features - rate).sum(axis=1) / np.maximum(np.abs(rate).sum(axis=1), 1e-30)
     metrics: dict[str, Any] = {
         "samples": n,
         "test_accuracy": round(100.0 * float((spiking == labels).mean()), 4),
@@ -198,11 +205,11 @@ def compare_inference(
         "duration_ms": params.duration * 1e3,
         "circuit": params.to_dict(),
         "seed": seed,
-        "presentation_sweep": presentation_sweep(record, net, labels, reference, windows_ms),
+        "presentation_sweep": presentation_sweep(record, spec, labels, reference, windows_ms),
     }
     if params.activation == "triangle":
         # per-step spike probability gain*a*dt above 1 saturates (the rate model's a, as a proxy)
-        metrics["saturated_fraction"] = float((params.gain * rate_features * params.dt > 1).mean())
+        metrics["saturated_fraction"] = float((params.gain * rate * params.dt > 1).mean())
     arrays = {"labels": labels, "reference": reference, "spiking": spiking, "spike_counts": counts.sum(1)}
     return metrics, record, arrays
 

@@ -135,14 +135,46 @@ def _run_metric(run_dir, key: str):
         return None
 
 
+SIGMA_DELTA = "sigma-delta"
+
+
+def choose_circuit(spec, wta: str | None) -> str:
+    """The circuit a network deploys as: ``wta`` when given, else the spiking WTA if the network is
+    one softmax layer, else the sigma-delta network if it folds, else host-side currents for a single
+    layer; otherwise a one-line refusal
+    naming what each circuit lacks."""
+    from .fold import unsupported as sd_unsupported
+    from .mapping import UnsupportedNetwork, unsupported
+
+    if wta is not None:
+        if wta == SIGMA_DELTA and sd_unsupported(spec):
+            raise UnsupportedNetwork(f"the sigma-delta circuit cannot deploy this network: {sd_unsupported(spec)[0]}")
+        return wta
+    wta_problems = unsupported(spec, "spiking")
+    if not wta_problems:
+        return "spiking"
+    sd_problems = sd_unsupported(spec)
+    if not sd_problems:
+        return SIGMA_DELTA
+    current_problems = unsupported(spec, "currents")
+    if not current_problems:  # the activation runs on the host: the last resort, said in metrics["wta"]
+        return "currents"
+    raise UnsupportedNetwork(f"no Lava circuit deploys this network -- WTA circuit: {wta_problems[0]}; "
+                             f"sigma-delta circuit: {sd_problems[0]}; currents: {current_problems[0]}")
+
+
 def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: str = "fixed_pt", out_dir: str | Path | None = None,
                coding: str = "rate", spikes_target: float = 4.0, inhibition: float = 1.0, num_weight_bits: int = 8,
                data_dir: str | None = None, seed: int = 0, calibration: int = DEFAULT_CALIBRATION,
-               progress: bool = True, check_emulation: bool = True, dataset=None, wta: str = "spiking") -> dict:
+               progress: bool = True, check_emulation: bool = True, dataset=None, wta: str | None = None,
+               vth: int = 1) -> dict:
     """Deploy a run directory's network to Lava, run ``samples`` test images, write metrics + raster.
 
+    ``wta`` None picks the circuit the network needs (`choose_circuit`): the spiking WTA for a
+    single softmax layer, the sigma-delta network for multilayer / conv Triangle networks.
     Returns the metrics dict (also written to ``out_dir/metrics.json`` when ``out_dir`` is given).
     """
+    from ...description import describe
     from ...engine import load_run
     from .mapping import WTACircuit, check_supported, map_network
 
@@ -152,7 +184,15 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         raise ConfigError(f"calibration images must be >= 1, got {calibration}")
     require_lava()  # fail fast, before loading data
     config, net = load_run(run_dir)
-    check_supported(net, wta)
+    spec = describe(net)
+    wta = choose_circuit(spec, wta)
+    if wta == SIGMA_DELTA:
+        from .sd_deploy import deploy_sigma_delta
+
+        return deploy_sigma_delta(run_dir, config, net, spec, samples=samples, tag=tag, out_dir=out_dir,
+                                  num_weight_bits=num_weight_bits, data_dir=data_dir, calibration=calibration,
+                                  progress=progress, check_emulation=check_emulation, dataset=dataset, vth=vth)
+    check_supported(spec, wta)
     wta_circuit = WTACircuit(steps=steps, coding=coding, spikes_target=spikes_target, inhibition=inhibition, seed=seed,
                              wta=wta)
     if dataset is None:
@@ -213,3 +253,32 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
         plot_raster(x_test[0], lnet, run, out / "raster.png", label=int(y_test[0]), model_label=int(model_pred[0]))
         write_json_atomic(out / "metrics.json", metrics)
     return metrics
+
+
+def deployment_status(spec) -> dict:
+    """Which Lava circuit deploys the network and, block by block, how (or why not), for the
+    feasibility report: it reads the same description `deploy lava` maps."""
+    from .fold import unsupported as sd_unsupported
+    from .mapping import unsupported
+
+    wta = unsupported(spec, "spiking")
+    sd = sd_unsupported(spec)
+    if not wta:
+        circuit, how = "spiking", ("spiking WTA circuit: Dense 8-bit synapses, LIF neurons, one inhibitory interneuron "
+                                   "(tested: Lava = NumPy twin, tests/test_lava_deploy.py)")
+    elif not sd:
+        circuit, how = SIGMA_DELTA, ("Sparse 8-bit synapses + SigmaDelta ReLU neurons, Triangle centring, BatchNorm and "
+                                     "average pooling folded in (tested: Lava = NumPy twin spike for spike, "
+                                     "tests/test_lava_sigma_delta.py)")
+    else:
+        circuit, how = None, None
+    blocks = []
+    for b in spec.blocks:
+        mine = [p for p in sd if p.startswith(f"layers.{b.index}.")]
+        if circuit is not None:
+            blocks.append({"block": f"block{b.index}", "deploys": True, "how": how})
+        else:
+            blocks.append({"block": f"block{b.index}", "deploys": not mine,
+                           "how": mine[0] if mine else "foldable, but another block keeps the network from deploying"})
+    return {"circuit": circuit, "blocks": blocks,
+            "readout": "Sparse/Dense synapses into integrating neurons; the host takes the argmax" if circuit else None}

@@ -33,11 +33,11 @@ format and the time quantisation of ``x`` separate the two. The threshold is set
 median winning drive on calibration (training) images so the winner fires about
 ``spikes_target`` times per sample.
 
-Supported: networks of exactly one linear soft-WTA block (no batch norm, no learned bias,
-activation softmax) and the linear readout: the `mnist-mlp` and `digits`-like presets.
-Convolutional layers are not deployed as a network; `unroll_conv` maps one conv layer (e.g. the
-first layer of `mnist`) to the sparse matrix a `Dense`/`Sparse` process would hold, and
-`check_supported` names exactly what is missing for anything else.
+Supported by this circuit: networks of exactly one linear soft-WTA block (no batch norm, no
+learned bias, activation softmax) and the linear readout; `unsupported` names what is missing
+for anything else. Multilayer and convolutional Triangle networks deploy as the sigma-delta
+circuit instead (`fold`, `sigma_delta`); `unroll_conv` is the conv-to-sparse-matrix step both use.
+Everything here reads the backend-neutral `neurohebb.description.NetworkSpec`.
 """
 from __future__ import annotations
 
@@ -132,17 +132,9 @@ class LavaNetwork:
     def host_logits(self, v: np.ndarray, fixed: bool) -> np.ndarray:
         """currents mode: the layer's activation (softmax(beta * u), or e.g. Triangle) and the
         trained readout, computed on the host."""
-        u = self.currents_to_u(v, fixed)
-        if self.activation == "softmax":
-            z = self.beta * (u - u.max(axis=1, keepdims=True))
-            y = np.exp(z)
-            y /= y.sum(axis=1, keepdims=True)
-        else:
-            import torch
+        from ...npmath import block_activation
 
-            from ...activations import block_activation
-
-            y = block_activation(torch.from_numpy(u), self.activation, self.beta, dim=1).numpy()
+        y = block_activation(self.currents_to_u(v, fixed), self.activation, self.beta, axis=1)
         r, b = self.host_readout
         return y @ r.T + b
 
@@ -197,34 +189,42 @@ class LavaNetwork:
 # What can be mapped
 
 
-def check_supported(net, wta: str = "spiking") -> None:
-    """Raise `UnsupportedNetwork` naming the first layer/option the mapping cannot express."""
-    blocks = list(net.blocks)
+def unsupported(spec, wta: str = "spiking") -> list[str]:
+    """What the single-layer WTA circuit cannot express in this network (empty: it deploys).
+
+    ``spec`` is a `neurohebb.description.NetworkSpec` (a network is described first)."""
+    from ...description import as_spec
+
+    spec = as_spec(spec)
+    blocks = spec.blocks
     if len(blocks) != 1:
-        kinds = ", ".join(b.cfg.kind for b in blocks)
-        raise UnsupportedNetwork(
-            f"the Lava mapping deploys networks of exactly one soft-WTA layer plus the readout; this one has "
-            f"{len(blocks)} layers ({kinds}). Deploy a single-layer network such as the mnist-mlp preset "
-            "(multi-layer conv networks need triangle activations and pooling, which this mapping does not express)"
-        )
-    cfg = blocks[0].cfg
-    if cfg.kind != "linear":
-        raise UnsupportedNetwork(
-            "layers.0 is convolutional: full deployment of conv layers is not supported (only unroll_conv "
-            "maps one conv layer's weights to a sparse Dense matrix); deploy a linear network such as mnist-mlp"
-        )
-    if cfg.batchnorm:
-        raise UnsupportedNetwork("layers.0.batchnorm = true is not supported by the Lava mapping (input spikes cannot be "
-                                 "mean-centred); train with --set layers.0.batchnorm=false")
-    if cfg.activation != "softmax" and wta != "currents":
-        raise UnsupportedNetwork(f"layers.0.activation = {cfg.activation!r}: the spiking Lava WTA circuit stands for a softmax "
-                                 "activation only; deploy with --wta currents (the activation then runs on the host) "
-                                 "or train with --set layers.0.activation=softmax")
-    if getattr(blocks[0].layer, "bias", None) is not None:
-        raise UnsupportedNetwork("layers.0.bias = true (the learned prior) is not supported: a Loihi neuron bias also "
-                                 "acts in the silent steps between samples; train with --set layers.0.bias=false")
-    if getattr(net, "readout", None) is None:
-        raise UnsupportedNetwork("the network has no readout layer to deploy")
+        kinds = ", ".join(b.kind for b in blocks)
+        return [f"the Lava WTA circuit deploys networks of exactly one soft-WTA layer plus the readout; this one has "
+                f"{len(blocks)} layers ({kinds}). Deploy a single-layer network such as the mnist-mlp preset, or a "
+                "chip-deployable conv preset (mnist-conv) with the sigma-delta circuit"]
+    block = blocks[0]
+    problems = []
+    if block.kind != "linear":
+        problems.append("layers.0 is convolutional: the WTA circuit maps one linear layer; conv networks deploy as "
+                        "the sigma-delta circuit (Triangle power 1, average or no pooling), e.g. the mnist-conv preset")
+    if block.batchnorm:
+        problems.append("layers.0.batchnorm = true is not supported by the Lava WTA circuit (input spikes cannot be "
+                        "mean-centred); train with --set layers.0.batchnorm=false")
+    if block.activation != "softmax" and wta != "currents":
+        problems.append(f"layers.0.activation = {block.activation!r}: the spiking Lava WTA circuit stands for a softmax "
+                        "activation only; deploy with --wta currents (the activation then runs on the host) "
+                        "or train with --set layers.0.activation=softmax")
+    if block.cfg.bias:
+        problems.append("layers.0.bias = true (the learned prior) is not supported: a Loihi neuron bias also "
+                        "acts in the silent steps between samples; train with --set layers.0.bias=false")
+    return problems
+
+
+def check_supported(net, wta: str = "spiking") -> None:
+    """Raise `UnsupportedNetwork` naming the first layer/option the WTA circuit cannot express."""
+    problems = unsupported(net, wta)
+    if problems:
+        raise UnsupportedNetwork(problems[0])
 
 
 def unroll_conv(weight: np.ndarray, input_shape: tuple[int, int, int], padding: int = 0, stride: int = 1):
@@ -269,20 +269,20 @@ def unroll_conv(weight: np.ndarray, input_shape: tuple[int, int, int], padding: 
 # Building the description
 
 
-def _as_numpy(t) -> np.ndarray:
-    return t.detach().cpu().double().numpy() if hasattr(t, "detach") else np.asarray(t, dtype=np.float64)
-
-
 def map_network(net, calibration_images: np.ndarray, circuit: WTACircuit = WTACircuit(), num_weight_bits: int = 8,
                 readout_weight_bits: int = 8) -> LavaNetwork:
-    """Describe ``net`` as a Lava circuit; ``calibration_images`` (uint8, training images) set the threshold."""
-    check_supported(net, circuit.wta)
-    readout_w = _as_numpy(net.readout.weight)
-    readout_b = _as_numpy(net.readout.bias) if net.readout.bias is not None else np.zeros(readout_w.shape[0])
-    cfg = net.blocks[0].cfg
-    return map_arrays(_as_numpy(net.blocks[0].layer.weight), calibration_images, circuit, num_weight_bits,
-                      readout_w, readout_b, readout_weight_bits, beta=float(cfg.activation_param),
-                      activation=cfg.activation)
+    """Describe ``net`` (a network or its `NetworkSpec`) as a Lava circuit; ``calibration_images``
+    (uint8, training images) set the threshold."""
+    from ...description import as_spec
+
+    spec = as_spec(net)
+    check_supported(spec, circuit.wta)
+    readout_w = spec.readout.weight
+    readout_b = spec.readout.bias if spec.readout.bias is not None else np.zeros(readout_w.shape[0])
+    block = spec.blocks[0]
+    return map_arrays(block.weight, calibration_images, circuit, num_weight_bits,
+                      readout_w, readout_b, readout_weight_bits, beta=block.activation_param,
+                      activation=block.activation)
 
 
 def map_arrays(w: np.ndarray, calibration_images: np.ndarray, circuit: WTACircuit = WTACircuit(),

@@ -71,3 +71,36 @@ def _finish(fig, net: LavaNetwork, path) -> None:
         savefig_atomic(fig, path, dpi=110)
     finally:
         plt.close(fig)
+
+
+def plot_block_rasters(net, run, path: str | Path, label: int | None = None, model_label: int | None = None) -> None:
+    """Sigma-delta deployment: the raster sample's graded spikes per stage (neuron vs step within
+    its window) and the readout activations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = net.stages
+    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(3.4 * (len(stages) + 1), 3.8))
+    for ax, st, raster in zip(axes, stages, run.rasters or [None] * len(stages)):
+        if raster is None:
+            ax.set(title=f"{st.name} (not recorded)")
+            continue
+        t, k = np.nonzero(raster)
+        ax.scatter(t, k, s=2, c="tab:red", marker="|")
+        ax.set(xlabel="step in window", ylabel="neuron", title=f"{st.name}: {len(t)} graded spikes",
+               xlim=(-0.5, net.window - 0.5), ylim=(-1, st.size))
+    v = run.readout[0].astype(float)
+    colors = ["tab:blue"] * len(v)
+    colors[int(np.argmax(v))] = "tab:green"
+    axes[-1].bar(np.arange(len(v)), v, color=colors)
+    text = f"prediction {int(run.predictions[0])}" + (f", label {label}" if label is not None else "") + (
+        f", model {model_label}" if model_label is not None else "")
+    axes[-1].set(xlabel="class", ylabel="readout activation (units)", title=text, xticks=np.arange(len(v)))
+    fig.suptitle(f"Lava sigma-delta deployment: {len(stages) - 1} ReLU stages + readout, window {net.window} steps")
+    fig.tight_layout()
+    try:
+        savefig_atomic(fig, path, dpi=110)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,267 @@
+"""The folded ReLU stages (`fold`) as a sigma-delta network in Loihi units, and its exact NumPy twin.
+
+Circuit (everything between the input and the class decision is synapses and neurons):
+
+    pixels --(host: graded spikes)--> Sparse M_0 (8-bit) --> SigmaDelta ReLU --> Sparse M_1
+      --> SigmaDelta ReLU --> ... --> Sparse R --> SigmaDelta (no ReLU: the readout)
+    readout activations at the end of each sample's window --(host)--> argmax = class
+
+A sigma-delta neuron (lava.proc.sdn) integrates its graded input (sigma), computes ``relu(sigma
++ bias)`` and sends its *change* as one graded spike when the change reaches ``vth`` (``>>
+state_exp``: a spike carries the activation in units of ``2**state_exp``). Samples play back to
+back; each owns ``window = stages + 1 + gap`` steps (one step of delay per Sparse), and every
+neuron restarts from 0 in the step the sample's wave reaches it (`procs.graded_io.
+SigmaDeltaReset`). A hidden neuron therefore fires at most once per sample, carrying its
+activation; with ``vth = 1`` every nonzero activation is sent.
+
+What is exact and what is approximate: the folding is exact (see `fold`). Approximations are the
+8-bit weights (one shared exponent per stage, `to_loihi`), integer activations and biases (units
+chosen on calibration images: the largest activation uses about 13 bits inside a neuron; the
+spikes carry it with ``state_exp`` bits fewer where the next stage's sums need it), and the floor
+of the ``weight_exp`` and ``state_exp`` shifts. Each sample is computed from the same state, so
+it does not depend on the samples before it. The NumPy twin (`emulate`) follows Lava 0.10's
+`PySparseModelBitAcc` and `PySigmaDeltaModelFixed` operation by operation (all of a stage's input
+arrives in one step) and reproduces every graded spike.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ...errors import ConfigError, NeurohebbError
+from .fold import Stage, fold, forward
+from .weights import MAX_WEIGHT_EXP, MIN_WEIGHT_EXP, to_loihi
+
+ACT_TARGET = 2**13  # largest calibration activation of a hidden neuron, in units (2x margin under 16-bit a_out)
+READOUT_TARGET = 2**14  # the readout only feeds the argmax: one more bit of range
+MAX_STATE_EXP = 7  # SigmaDelta state_exp is a 3-bit register
+ACC_LIMIT = 2**27  # largest pre-shift sum of a stage at calibration (16x under Lava's int32 arithmetic)
+BIAS_LIMIT = 2**15 - 1  # SigmaDelta bias is a 16-bit signed register
+STATE_LIMIT = 2**23  # 24-bit sigma / activation
+
+
+@dataclass(frozen=True)
+class SDCircuit:
+    """Free parameters of the sigma-delta deployment."""
+
+    vth: int = 1  # delta threshold of the hidden neurons, in spike units (1: every nonzero spike is sent)
+    gap: int = 0  # extra silent steps per window
+
+    def __post_init__(self) -> None:
+        if self.vth < 1:
+            raise ConfigError(f"the sigma-delta threshold vth must be >= 1 activation unit, got {self.vth}")
+        if self.gap < 0:
+            raise ConfigError(f"gap must be >= 0 steps, got {self.gap}")
+
+
+@dataclass(frozen=True)
+class SDStage:
+    """One Sparse + SigmaDelta layer in Loihi units."""
+
+    name: str
+    weights: object  # scipy.sparse.csr_matrix int32: what Lava's Sparse stores (8-bit grid)
+    num_weight_bits: int
+    exponent: int  # shared exponent of the weight mantissas
+    grid_shift: int
+    weight_exp: int
+    bias: np.ndarray  # int64 [out], in units of `unit` (a multiple of 2**state_exp)
+    relu: bool
+    unit: float  # float value of one unit of this stage's activation (inside the neuron)
+    state_exp: int  # spikes carry activation >> state_exp, i.e. in units of unit * 2**state_exp
+    out_shape: tuple[int, ...]
+    max_abs_weight_error: float
+
+    @property
+    def size(self) -> int:
+        return int(self.weights.shape[0])
+
+    def float_matrix(self):
+        """The quantised weights as float values (what the integer circuit represents)."""
+        return self.weights.astype(np.float64) * 2.0 ** (self.exponent - self.grid_shift)
+
+
+@dataclass(frozen=True)
+class SDNetwork:
+    stages: tuple[SDStage, ...]
+    circuit: SDCircuit
+    input_shape: tuple[int, ...]
+    calibration: dict = field(default_factory=dict)
+    input_unit: float = 1.0 / 255.0
+
+    @property
+    def window(self) -> int:
+        return len(self.stages) + 1 + self.circuit.gap
+
+    @property
+    def num_inputs(self) -> int:
+        return int(self.stages[0].weights.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return self.stages[-1].size
+
+    def vth(self, index: int) -> int:
+        """Delta threshold in spike units (Lava scales it by 2**state_exp): hidden stages use the
+        circuit's, the readout sends every change (vth 1)."""
+        return 1 if index == len(self.stages) - 1 else int(self.circuit.vth)
+
+    def counter_offset(self, index: int) -> int:
+        """Step (1-based) at which sample 0's wave reaches stage ``index``'s neurons (they restart
+        then; a window later for sample 1, ...)."""
+        return 2 + index
+
+    def summary(self) -> dict:
+        return {
+            "circuit": asdict(self.circuit),
+            "window": self.window,
+            "stages": [{"name": s.name, "neurons": s.size, "inputs": int(s.weights.shape[1]), "synapses": int(s.weights.nnz),
+                        "num_weight_bits": s.num_weight_bits, "weight_exponent": s.exponent, "weight_exp": s.weight_exp,
+                        "relu": s.relu, "unit": s.unit, "state_exp": s.state_exp, "max_abs_bias": int(np.abs(s.bias).max()) if s.size else 0,
+                        "max_abs_weight_error": s.max_abs_weight_error, "out_shape": list(s.out_shape)}
+                       for s in self.stages],
+            "calibration": self.calibration,
+        }
+
+
+def _quantise(stage: Stage, num_weight_bits: int):
+    from scipy import sparse
+
+    m = stage.matrix.tocsr()
+    q = to_loihi(m.data.reshape(1, -1), num_weight_bits)
+    stored = sparse.csr_matrix(((q.mantissa.ravel().astype(np.int64) << q.grid_shift).astype(np.int32),
+                                m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    stored.eliminate_zeros()
+    return stored, q
+
+
+def map_sigma_delta(spec, calibration_images: np.ndarray, circuit: SDCircuit = SDCircuit(),
+                    num_weight_bits: int = 8) -> SDNetwork:
+    """Quantise the folded network; ``calibration_images`` (uint8 training images) set each
+    stage's activation unit (see the module docstring)."""
+    from ...description import as_spec
+
+    spec = as_spec(spec)
+    images = np.asarray(calibration_images)
+    n_in = int(np.prod(spec.input_shape))
+    if images.dtype != np.uint8 or len(images) == 0 or images.reshape(len(images), -1).shape[1] != n_in:
+        raise ConfigError(f"calibration images must be a non-empty uint8 array with {n_in} pixels each")
+    stages = fold(spec)
+    quantised = [_quantise(s, num_weight_bits) for s in stages]
+    # Calibration peaks of every stage's pre-activation, in float, with the quantised weights.
+    z = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    peaks = []
+    for s, (stored, q) in zip(stages, quantised):
+        u = (stored.astype(np.float64) @ z.T).T * 2.0 ** (q.exponent - q.grid_shift) + s.bias
+        peaks.append(float(np.abs(u).max()) or 1.0)
+        z = np.maximum(u, 0.0) if s.relu else u
+    # Coarsest units each stage needs, from the last stage back: LU (inside the neuron) for its own
+    # range; LV (of its spikes) so that the next stage's sums stay under ACC_LIMIT and the next
+    # LU is reachable with weight_exp >= -8. Spikes may be up to 2**7 coarser than LU (state_exp).
+    gains = [2.0 ** (q.exponent - q.grid_shift) for _, q in quantised]
+    last = len(stages) - 1
+    lu = [0.0] * len(stages)
+    lv = [0.0] * len(stages)
+    for i in reversed(range(len(stages))):
+        lu[i] = peaks[i] / (READOUT_TARGET if i == last else ACT_TARGET)
+        if i < last:
+            lv[i] = max(peaks[i + 1] / (gains[i + 1] * ACC_LIMIT), lu[i + 1] / (gains[i + 1] * 2.0 ** -MIN_WEIGHT_EXP))
+            lu[i] = max(lu[i], lv[i] / 2.0**MAX_STATE_EXP)
+    out: list[SDStage] = []
+    s_in = 1.0 / 255.0
+    for i, (s, (stored, q)) in enumerate(zip(stages, quantised)):
+        acc_unit = gains[i] * s_in  # value of one unit of the pre-shift sum
+        wexp = min(MAX_WEIGHT_EXP, math.floor(math.log2(acc_unit / lu[i])))
+        while True:
+            if wexp < MIN_WEIGHT_EXP:
+                raise NeurohebbError(f"stage {s.name}: its activations do not fit a 16-bit range with a weight "
+                                     f"exponent >= {MIN_WEIGHT_EXP}; the network's activations grow too fast to deploy")
+            unit = acc_unit * 2.0 ** (-wexp)
+            state_exp = 0 if i == last else max(0, math.ceil(math.log2(lv[i] / unit)))
+            # Lava's SigmaDelta takes its bias in spike units (it shifts it left by state_exp)
+            bias = np.rint(s.bias / (unit * 2.0**state_exp)).astype(np.int64) << state_exp
+            if not bias.size or np.abs(bias).max() <= BIAS_LIMIT:
+                break
+            wexp -= 1  # a coarser unit until the bias fits its 16-bit register
+        if state_exp > MAX_STATE_EXP:
+            raise NeurohebbError(f"stage {s.name}: its spikes would need state_exp {state_exp} > {MAX_STATE_EXP} "
+                                 "for the next stage's sums to fit; the network cannot be deployed")
+        out.append(SDStage(s.name, stored, int(num_weight_bits), int(q.exponent), int(q.grid_shift), int(wexp), bias,
+                           s.relu, float(unit), int(state_exp), tuple(s.out_shape), float(q.max_abs_error)))
+        s_in = unit * 2.0**state_exp
+    calibration = {"images": int(len(images)), "peak_pre_activation": peaks,
+                   "peak_units": [p / st.unit for p, st in zip(peaks, out)]}
+    return SDNetwork(tuple(out), circuit, tuple(spec.input_shape), calibration)
+
+
+# ---------------------------------------------------------------------------------------------
+# The NumPy twin
+
+
+@dataclass
+class SDRun:
+    """Per-sample results of the sigma-delta circuit (Lava or the twin)."""
+
+    readout: np.ndarray  # [N, C] readout activations at the end of each window (integers)
+    counts: list[np.ndarray]  # per stage [N, neurons]: graded spikes per sample window
+    rasters: list[np.ndarray] | None = None  # per stage [window, neurons] for the raster sample
+    input_spikes: np.ndarray | None = None  # [N] nonzero input graded spikes
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.readout.argmax(axis=1)
+
+    def spikes_per_sample(self) -> np.ndarray:
+        return np.stack([c.sum(axis=1) for c in self.counts], axis=1)  # [N, stages]
+
+
+def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
+    return np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)
+
+
+def _stage(stage: SDStage, vth: int, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Sparse + restarted SigmaDelta for a batch: the wave of input spikes [B, I] in one step.
+
+    Returns the neurons' activations and the spikes they send (after ``>> state_exp``)."""
+    acc = (stage.weights.astype(np.int64) @ spikes.T.astype(np.int64)).T  # PySparseModelBitAcc: weights.dot(s_in)
+    a = _shift(acc, stage.weight_exp)
+    act = a + stage.bias  # sigma restarts at 0, so sigma = a
+    if stage.relu:
+        act = np.maximum(act, 0)
+    sent = np.where(np.abs(act) >= vth << stage.state_exp, act, 0)  # delta = act - 0 + 0 after the restart
+    return act, np.right_shift(sent, stage.state_exp)
+
+
+def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample: int = 0) -> SDRun:
+    """Every image through the circuit, as the Lava run computes it (samples are independent:
+    every neuron restarts when a sample's wave reaches it)."""
+    images = np.asarray(images)
+    n = len(images)
+    if n < 1:
+        raise ConfigError("no samples to emulate")
+    flat = images.reshape(n, -1).astype(np.int64)
+    if flat.shape[1] != net.num_inputs:
+        raise ConfigError(f"images have {flat.shape[1]} pixels, the network expects {net.num_inputs}")
+    readout = np.zeros((n, net.num_classes), np.int64)
+    counts = [np.zeros((n, s.size), np.int64) for s in net.stages]
+    rasters = [np.zeros((net.window, s.size), np.int64) for s in net.stages]
+    peak = 0
+    for start in range(0, n, chunk):
+        x = flat[start:start + chunk]
+        for i, stage in enumerate(net.stages):
+            act, x = _stage(stage, net.vth(i), x)
+            peak = max(peak, int(np.abs(act).max(initial=0)))
+            counts[i][start:start + len(x)] = x != 0
+            if start <= raster_sample < start + len(x):
+                rasters[i][0] = x[raster_sample - start] != 0  # a stage's spikes all fall at its restart step
+        readout[start:start + len(x)] = x
+    if peak >= STATE_LIMIT:
+        raise NeurohebbError(f"a sigma-delta activation reached {peak}, beyond Loihi's 24-bit range; "
+                             "deploy with more calibration images")
+    return SDRun(readout, counts, rasters if 0 <= raster_sample < n else None, (flat != 0).sum(axis=1))
+
+
+def float_predictions(net: SDNetwork, spec, images: np.ndarray) -> np.ndarray:
+    """The folded float64 network's predictions (the model the circuit stands for)."""
+    return forward(fold(spec), images)[-1].argmax(axis=1)

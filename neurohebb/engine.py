@@ -13,7 +13,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -133,6 +133,42 @@ class ReadoutResult:
     final_loss: float
 
 
+def fit_readout(
+    net: HebbNetwork,
+    epoch_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+    config: RunConfig,
+    progress: bool = True,
+    features_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    desc: str = "readout",
+) -> ReadoutResult:
+    """The paper's classifier recipe: Adam, dropout, lr multiplied by `lr_gamma` at fixed
+    fractions of the epochs. `epoch_batches()` yields one epoch of (input, label) batches;
+    `features_of` turns an input batch into features (identity for cached features)."""
+    rc = config.readout
+    start = time.perf_counter()
+    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr)
+    milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
+    correct = total = 0
+    loss = float("nan")
+    for epoch in tqdm(range(rc.epochs), desc=desc, unit="epoch", disable=not progress, mininterval=1.0):
+        last_epoch = epoch == rc.epochs - 1
+        correct = total = 0
+        logits = batch_labels = None
+        for xb, batch_labels in epoch_batches():
+            logits = optimizer.step(xb if features_of is None else features_of(xb), batch_labels, rc.dropout)
+            if last_epoch:
+                correct += int((logits.argmax(1) == batch_labels).sum())
+                total += batch_labels.numel()
+        if last_epoch and logits is not None:
+            loss = optimizer.loss(logits, batch_labels)  # of the epoch's last batch
+        if epoch + 1 in milestones:
+            optimizer.lr *= rc.lr_gamma
+    net.eval()
+    if not bool(torch.isfinite(net.readout.weight).all()):
+        raise NeurohebbError("the readout diverged (NaN/Inf weights); lower readout.lr")
+    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss)
+
+
 def train_readout(
     net: HebbNetwork,
     features: torch.Tensor,
@@ -141,35 +177,18 @@ def train_readout(
     order_generator: torch.Generator,
     progress: bool = True,
 ) -> ReadoutResult:
-    """The paper's classifier recipe on cached features: Adam, dropout, step-halving schedule."""
-    rc = config.readout
-    start = time.perf_counter()
-    device = features.device
-    labels = labels.to(device)
-    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr)
-    milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
+    """The readout on cached features, reshuffled by `order_generator` every epoch."""
+    batch = config.readout.batch_size
+    labels = labels.to(features.device)
     n = features.shape[0]
-    correct = total = 0
-    loss = float("nan")
-    for epoch in tqdm(range(rc.epochs), desc="readout", unit="epoch", disable=not progress, mininterval=1.0):
-        order = torch.randperm(n, generator=order_generator).to(device)
-        last_epoch = epoch == rc.epochs - 1
-        correct = total = 0
-        for s in range(0, n, rc.batch_size):
-            idx = order[s:s + rc.batch_size]
-            batch_labels = labels[idx]
-            logits = optimizer.step(features[idx], batch_labels, rc.dropout)
-            if last_epoch:
-                correct += int((logits.argmax(1) == batch_labels).sum())
-                total += idx.numel()
-                if s + rc.batch_size >= n:
-                    loss = optimizer.loss(logits, batch_labels)
-        if epoch + 1 in milestones:
-            optimizer.lr *= rc.lr_gamma
-    net.eval()
-    if not bool(torch.isfinite(net.readout.weight).all()):
-        raise NeurohebbError("the readout diverged (NaN/Inf weights); lower readout.lr")
-    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss)
+
+    def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(n, generator=order_generator).to(features.device)
+        for s in range(0, n, batch):
+            idx = order[s:s + batch]
+            yield features[idx], labels[idx]
+
+    return fit_readout(net, epoch_batches, config, progress)
 
 
 @torch.no_grad()

@@ -11,7 +11,6 @@ module, so their runs stay bit-identical.
 from __future__ import annotations
 
 import math
-import platform
 import time
 from typing import Any, Callable, Iterator
 
@@ -20,8 +19,7 @@ import torch
 
 from .batches import ArrayBatches, BatchSource
 from .config import RunConfig
-from .errors import ConfigError, NeurohebbError
-from .progress import tqdm
+from .errors import ConfigError
 
 EVAL_BATCH = 250
 
@@ -125,34 +123,12 @@ def _folder_batches(dataset, batch_size: int, device: torch.device, generator: t
     return one_epoch
 
 
-def train_readout_streamed(net, epochs: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]], batches_per_epoch: int,
+def train_readout_streamed(net, epochs: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
                            config: RunConfig, progress: bool = True):
-    """The engine's readout recipe (Adam, dropout, lr halving) with features computed per batch."""
-    from .engine import ReadoutResult
-    from .readout import LinearReadoutAdam
+    """The engine's readout recipe (`engine.fit_readout`) with features computed per batch."""
+    from .engine import fit_readout
 
-    rc = config.readout
-    start = time.perf_counter()
-    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr)
-    milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
-    correct = total = 0
-    loss = float("nan")
-    for epoch in tqdm(range(rc.epochs), desc="readout (recomputed features)", unit="epoch", disable=not progress, mininterval=1.0):
-        last_epoch = epoch == rc.epochs - 1
-        correct = total = 0
-        for i, (xb, yb) in enumerate(epochs()):
-            logits = optimizer.step(net.features(xb), yb, rc.dropout)
-            if last_epoch:
-                correct += int((logits.argmax(1) == yb).sum())
-                total += yb.numel()
-                if i == batches_per_epoch - 1:
-                    loss = optimizer.loss(logits, yb)
-        if epoch + 1 in milestones:
-            optimizer.lr *= rc.lr_gamma
-    net.eval()
-    if not bool(torch.isfinite(net.readout.weight).all()):
-        raise NeurohebbError("the readout diverged (NaN/Inf weights); lower readout.lr")
-    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss)
+    return fit_readout(net, epochs, config, progress, features_of=net.features, desc="readout (recomputed features)")
 
 
 @torch.no_grad()
@@ -216,7 +192,7 @@ def streaming_pipeline(
     if streamed:
         n_train, n_test = len(dataset.train), len(dataset.test)
         epochs = _folder_batches(dataset, rc.batch_size, device, order_gen, rc.augment != "none", dc.workers)
-        readout = train_readout_streamed(net, epochs, math.ceil(n_train / rc.batch_size), config, progress)
+        readout = train_readout_streamed(net, epochs, config, progress)
         t2 = time.perf_counter()
         test_accuracy = evaluate_streamed(net, test_batches(dataset, device, dc.workers))
     else:
@@ -231,7 +207,7 @@ def streaming_pipeline(
         else:
             x_dev = x_train.to(device)  # the labelled images are small; keep them on the device
             epochs = _memory_batches(x_dev, y_train, rc.batch_size, device, order_gen, rc.augment_pad)
-            readout = train_readout_streamed(net, epochs, math.ceil(n_train / rc.batch_size), config, progress)
+            readout = train_readout_streamed(net, epochs, config, progress)
         t2 = time.perf_counter()
         test_accuracy = evaluate_streamed(net, test_batches(dataset, device))
     eval_seconds = time.perf_counter() - t2

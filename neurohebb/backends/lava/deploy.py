@@ -138,6 +138,19 @@ def _run_metric(run_dir, key: str):
 SIGMA_DELTA = "sigma-delta"
 
 
+def deploy_data(config, dataset, data_dir, calibration: int, samples: int):
+    """(dataset, x_test, y_test) for a deployment: the first `calibration` training images set
+    thresholds, the first `samples` test images are played; too few test images is a user error."""
+    if dataset is None:
+        from ...data import load_dataset
+
+        dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
+                               train_subset=calibration, test_subset=samples)
+    if len(dataset.x_test) < samples:
+        raise ConfigError(f"--samples {samples} exceeds the {len(dataset.x_test)} test images of {dataset.name}")
+    return dataset, np.asarray(dataset.x_test[:samples]), np.asarray(dataset.y_test[:samples])
+
+
 def choose_circuit(spec, wta: str | None) -> str:
     """The circuit a network deploys as: ``wta`` when given, else the spiking WTA if the network is
     one softmax layer, else the sigma-delta network if it folds, else host-side currents for a single
@@ -195,14 +208,7 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
     check_supported(spec, wta)
     wta_circuit = WTACircuit(steps=steps, coding=coding, spikes_target=spikes_target, inhibition=inhibition, seed=seed,
                              wta=wta)
-    if dataset is None:
-        from ...data import load_dataset
-
-        dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
-                               train_subset=calibration, test_subset=samples)
-    if len(dataset.x_test) < samples:
-        raise ConfigError(f"--samples {samples} exceeds the {len(dataset.x_test)} test images of {dataset.name}")
-    x_test, y_test = np.asarray(dataset.x_test[:samples]), np.asarray(dataset.y_test[:samples])
+    dataset, x_test, y_test = deploy_data(config, dataset, data_dir, calibration, samples)
     lnet = map_network(net, np.asarray(dataset.x_train[:calibration]), wta_circuit, num_weight_bits)
 
     model_pred = model_predictions(net, x_test)

@@ -38,14 +38,9 @@ def deploy_sigma_delta(run_dir, config, net, spec, samples: int, tag: str, out_d
 
     if tag != "fixed_pt":
         raise ConfigError("the sigma-delta circuit deploys with Lava's bit-accurate fixed-point models only; use --tag fixed_pt")
-    if dataset is None:
-        from ...data import load_dataset
+    from .deploy import deploy_data
 
-        dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
-                               train_subset=calibration, test_subset=samples)
-    if len(dataset.x_test) < samples:
-        raise ConfigError(f"--samples {samples} exceeds the {len(dataset.x_test)} test images of {dataset.name}")
-    x_test, y_test = np.asarray(dataset.x_test[:samples]), np.asarray(dataset.y_test[:samples])
+    dataset, x_test, y_test = deploy_data(config, dataset, data_dir, calibration, samples)
     sd = map_sigma_delta(spec, np.asarray(dataset.x_train[:calibration]), SDCircuit(vth=vth), num_weight_bits)
     model_pred = model_predictions(net, x_test)
     folded_pred = forward(fold(spec), x_test)[-1].argmax(axis=1)

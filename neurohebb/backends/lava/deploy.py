@@ -151,6 +151,23 @@ def deploy_data(config, dataset, data_dir, calibration: int, samples: int):
     return dataset, np.asarray(dataset.x_test[:samples]), np.asarray(dataset.y_test[:samples])
 
 
+def agreement_metrics(tag: str, wta: str, run_dir, dataset, pred: np.ndarray, model_pred: np.ndarray,
+                      y_test: np.ndarray) -> dict:
+    """The keys every deployment's metrics.json starts with: what ran, accuracy and agreement."""
+    return {
+        "backend": "lava",
+        "lava_version": require_lava().version,
+        "tag": tag,
+        "wta": wta,
+        "run_dir": str(run_dir),
+        "dataset": dataset.name,
+        "samples": int(len(y_test)),
+        "test_accuracy": round(100.0 * float((pred == y_test).mean()), 4),
+        "model_accuracy": round(100.0 * float((model_pred == y_test).mean()), 4),
+        "agreement": round(float((pred == model_pred).mean()), 6),
+    }
+
+
 def choose_circuit(spec, wta: str | None) -> str:
     """The circuit a network deploys as: ``wta`` when given, else the spiking WTA if the network is
     one softmax layer, else the sigma-delta network if it folds, else host-side currents for a single
@@ -215,16 +232,7 @@ def deploy_run(run_dir: str | Path, samples: int = 500, steps: int = 32, tag: st
     run, timing = run_lava(lnet, x_test, tag, raster_sample=0, progress=progress)
     pred = run.predictions
     metrics = {
-        "backend": "lava",
-        "lava_version": require_lava().version,
-        "tag": tag,
-        "wta": wta,
-        "run_dir": str(run_dir),
-        "dataset": dataset.name,
-        "samples": int(samples),
-        "test_accuracy": round(100.0 * float((pred == y_test).mean()), 4),
-        "model_accuracy": round(100.0 * float((model_pred == y_test).mean()), 4),
-        "agreement": round(float((pred == model_pred).mean()), 6),
+        **agreement_metrics(tag, wta, run_dir, dataset, pred, model_pred, y_test),
         "silent_samples": int(run.silent.sum()),
         "input_spikes_per_sample": round(float(run.input_spikes.mean()), 3),
         "wta_spikes_per_sample": round(float(run.counts.sum(axis=1).mean()), 3),

@@ -11,7 +11,6 @@ import time
 import numpy as np
 
 from ...errors import ConfigError
-from .lava_api import require_lava
 
 SYNOPS_NOTE = ("graded spikes into each stage x that neuron's synapses in the stage (its column of the folded "
                "matrix), summed over stages (input spikes included)")
@@ -38,7 +37,7 @@ def deploy_sigma_delta(run_dir, config, net, spec, samples: int, tag: str, out_d
 
     if tag != "fixed_pt":
         raise ConfigError("the sigma-delta circuit deploys with Lava's bit-accurate fixed-point models only; use --tag fixed_pt")
-    from .deploy import deploy_data
+    from .deploy import agreement_metrics, deploy_data
 
     dataset, x_test, y_test = deploy_data(config, dataset, data_dir, calibration, samples)
     sd = map_sigma_delta(spec, np.asarray(dataset.x_train[:calibration]), SDCircuit(vth=vth), num_weight_bits)
@@ -48,17 +47,8 @@ def deploy_sigma_delta(run_dir, config, net, spec, samples: int, tag: str, out_d
     pred = run.predictions
     spikes = run.spikes_per_sample()
     metrics = {
-        "backend": "lava",
-        "lava_version": require_lava().version,
-        "tag": tag,
-        "wta": "sigma-delta",
+        **agreement_metrics(tag, "sigma-delta", run_dir, dataset, pred, model_pred, y_test),
         "circuit": "sigma-delta",
-        "run_dir": str(run_dir),
-        "dataset": dataset.name,
-        "samples": int(samples),
-        "test_accuracy": round(100.0 * float((pred == y_test).mean()), 4),
-        "model_accuracy": round(100.0 * float((model_pred == y_test).mean()), 4),
-        "agreement": round(float((pred == model_pred).mean()), 6),
         "folded_float_agreement": round(float((folded_pred == model_pred).mean()), 6),
         "input_spikes_per_sample": round(float(run.input_spikes.mean()), 3),
         "spikes_per_sample_by_stage": {st.name: round(float(spikes[:, i].mean()), 3) for i, st in enumerate(sd.stages)},

@@ -390,7 +390,6 @@ class ChipLearningLoop:
         return torch.where((times > 0) & (t_q >= times), after, before)
 
     def _learn(self, t: int) -> None:
-        m = self.model
         self._learns += 1
         r_w = float(self._streams.get("w", self._learns))
         x0, y0 = self.tx > 0, self.ty > 0

@@ -208,7 +208,7 @@ class OnChipConfig:
     """
 
     chip: str = ""
-    rule: str = "instar-homeostasis"
+    rule: str = "harmonic-homeostasis"
     traces: str = ""
     steps: int = 16
     gap: int = 2
@@ -223,8 +223,8 @@ class OnChipConfig:
             raise ConfigError(f"onchip.steps must be >= 1 and onchip.gap >= 2, got {self.steps} and {self.gap}")
         if not 0 < self.spikes_target <= self.steps:
             raise ConfigError(f"onchip.spikes_target must be in (0, steps={self.steps}], got {self.spikes_target}")
-        if not 0 <= self.inhibition <= 4:
-            raise ConfigError(f"onchip.inhibition must be in [0, 4], got {self.inhibition}")
+        if not 0 <= self.inhibition <= 64:
+            raise ConfigError(f"onchip.inhibition must be in [0, 64] thresholds per spike, got {self.inhibition}")
         if not self.rule.strip():
             raise ConfigError("onchip.rule is empty; give a rule name from neurohebb/onchip/rules.toml or a rule string")
         from .onchip.model import load_engine_model

@@ -108,7 +108,8 @@ def hebbian_phase(
                     on_step(bar.n)
                 bar.update(1)
                 if bar.n % 200 == 0:
-                    bar.set_postfix_str(f"|norm-1| {_norm_gap(net)}")
+                    note = getattr(net.step, "progress_note", None)  # a step's own health figure
+                    bar.set_postfix_str(note() if note is not None else f"|norm-1| {_norm_gap(net)}")
         bar.close()
     _check_weights(net)
     if device.type == "cuda":

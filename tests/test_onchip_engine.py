@@ -99,3 +99,33 @@ def test_neuron_written_trace_carries_the_summed_input():
     np.testing.assert_array_equal(w1 - w0, y2[:, None] * (counts > 0)[None, :])
     with pytest.raises(ConfigError, match="cannot write post traces"):
         ChipLearningLoop(load_engine_model("loihi"), "2^0 * u0 * y2 * x0", TRACES, torch.from_numpy(w0), c, written={"y2": 1.0})
+
+
+def test_harmonic_write_is_a_running_mean_rate_of_the_neurons_that_fired():
+    """y3 written by the neuron = round(127 / (n + 1)) (n: samples it fired in before), at least the
+    floor, 0 where it did not fire; with dw = y3/128 * (x1/4 - w) the first win imprints x1/4 and a
+    neuron that never fires keeps its weights."""
+    img = np.zeros((1, 16), dtype=np.uint8)
+    img[0, :8] = 255
+    imgs = np.repeat(img, 4, axis=0)
+    w0 = np.zeros((2, 16), dtype=np.int64)
+    w0[0, :8] = 40  # fires on every sample
+    w0[1] = -20  # never fires
+    c = Circuit(steps=8, gap=2, vth=100, inh_weight=1, inh_exp=0, weight_exp=0)
+    loop = ChipLearningLoop(load_engine_model("loihi2"), "2^-6 * u0 * y3 * x1 - 2^-2 * u0 * y3 * w",
+                            TraceConfig(x1_impulse=60, x1_tau=16), torch.from_numpy(w0), c, written={"y3": ("harmonic", 40)})
+    written = []
+    for im in imgs:
+        out = loop.run(torch.from_numpy(im[None]), record=True)
+        written.append(loop._written_now[2].tolist())
+        if len(written) == 1:
+            x1 = loop.x[0].numpy()
+            w1 = out["weights"][0].numpy()
+            assert out["counts"][0, 0] > 0 and out["counts"][0, 1] == 0
+            assert np.abs(w1[0] - x1 / 4).max() <= 1 and (x1[:8] > 40).all() and (x1[8:] == 0).all()
+            np.testing.assert_array_equal(w1[1], w0[1])
+    assert [row[0] for row in written] == [127, 64, 42, 40]  # 127, 128//2, 128//3, then the floor
+    assert all(row[1] == 0 for row in written)
+    with pytest.raises(ConfigError, match="neither a drive scale"):
+        ChipLearningLoop(load_engine_model("loihi2"), "2^-6 * u0 * y3 * x1", TRACES, torch.from_numpy(w0), c,
+                         written={"y3": ("harmonic", 500)})

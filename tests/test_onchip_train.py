@@ -40,7 +40,7 @@ def test_a_rule_string_is_a_variant_and_a_typo_is_a_one_line_error():
 
 def test_onchip_config_is_validated():
     cfg = resolve_config("mnist-wta100", overrides=["onchip.chip=loihi2"])
-    assert cfg.onchip.enabled and cfg.to_dict()["onchip"]["rule"] == "instar-homeostasis"
+    assert cfg.onchip.enabled and cfg.to_dict()["onchip"]["rule"] == "harmonic-homeostasis"
     with pytest.raises(ConfigError, match="drop --precision"):
         resolve_config("mnist-wta100", overrides=["onchip.chip=loihi2", "precision.policy=weight=m8"])
     with pytest.raises(ConfigError, match="onchip.gap"):
@@ -85,3 +85,28 @@ def test_train_on_chip_bad_input_is_one_line(tmp_path, capsys, args, fragment):
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_neuron_written_trace_specs_parse_or_fail_in_one_line():
+    from neurohebb.onchip.rules import parse_write
+
+    assert parse_write(4) == 4.0 and parse_write("harmonic:3") == ("harmonic", 3)
+    with pytest.raises(ConfigError, match="harmonic:FLOOR"):
+        parse_write("harmonic:three")
+    assert load_variants()["harmonic-homeostasis"].writes == (("y3", ("harmonic", 3)),)
+
+
+@pytest.mark.slow
+def test_the_default_chip_rule_learns_beyond_its_untrained_control():
+    """The measure of learning: the same network and circuit, trained by the chip's engine or left
+    at its (chip-quantised) initial weights. On digits with 20 neurons the default rule must gain
+    clearly (it gained ~20 points when written; a collapsed competition gains nothing or loses)."""
+    from neurohebb import engine
+
+    base = ["onchip.chip=loihi2", "data.dataset=digits", "layers.0.out_channels=20",
+            "readout.epochs=20", "onchip.calibration=300"]
+    control = engine.train(resolve_config("mnist-wta100", overrides=base + ["hebbian.epochs=0"]), progress=False)[1]
+    trained = engine.train(resolve_config("mnist-wta100", overrides=base), progress=False)[1]
+    d = trained["diagnostics"][0]
+    assert d["rule_name"] == "harmonic-homeostasis" and d["active_neurons"] >= 15
+    assert trained["test_accuracy"] > control["test_accuracy"] + 10, (control["test_accuracy"], trained["test_accuracy"])

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
                    help="learn with the chip's own learning engine (batch 1, spiking WTA circuit, the chip's number formats), "
                         "e.g. loihi2 or loihi; the same as [onchip] chip = ... in --config")
     p.add_argument("--rule", metavar="NAME|RULE", help="with --on-chip: a variant of neurohebb/onchip/rules.toml "
-                   "(default instar-homeostasis) or a rule string such as '2^-2 * x1 * y0 - 2^-5 * w * y0'")
+                   "(default: the preset's [onchip] rule, else harmonic-homeostasis) or a rule string such as '2^-2 * x1 * y0 - 2^-5 * w * y0'")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default runs/<preset>-s<seed>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR once the new run has finished")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

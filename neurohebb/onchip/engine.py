@@ -13,9 +13,16 @@ gap`` steps and sample n's input is sent at t = n*window + 1 .. n*window + steps
     learning engine: traces x1 x2 (pre spikes) and y1 y2 y3 (WTA spikes, the back-propagated
     action potential), a sum-of-products rule applied at the end of every ``t_epoch`` steps.
 
-What the neuron program writes to y1-y3: nothing. The post traces are spike traces of the WTA
-neuron (impulse and tau per trace), as a `Loihi2FLearningRule` defines them; the chip's neuron
-program only runs the LIF (and, where a variant asks for it, the adaptive threshold).
+What the neuron program writes to y1-y3: by default nothing. The post traces are spike traces of
+the WTA neuron (impulse and tau per trace), as a `Loihi2FLearningRule` defines them. A variant may
+ask the Loihi 2 neuron program (which can write post traces) for one of two values, written once
+at the end of each sample window, before the learning epoch that ends there:
+- ``drive``: its summed synaptic input over the sample (a second integrator that spikes do not
+  reset), ``floor(trace_max * D_k / scale)`` -- SoftHebb's ``u_k``;
+- ``harmonic``: a learning rate that falls as 1/n with the number n of samples the neuron has
+  fired in, ``max(round(trace_max / (n + 1)), floor)`` in a window where it fired, 0 where it did
+  not (a per-neuron counter: the running-mean rate of online k-means, MacQueen 1967).
+The adaptive threshold (homeostasis) is the neuron program's other addition to the LIF.
 
 This is the same arithmetic as `backends.lava.sop.SopEngine` (which is held bit for bit to Lava's
 `LearningDense`) and `backends.lava.emulate` (held spike for spike to Lava's LIF circuit), written
@@ -141,10 +148,13 @@ class ChipLearningLoop:
         for name in X_TRACES + Y_TRACES:
             model.check_trace(name, getattr(traces, f"{name}_impulse"), getattr(traces, f"{name}_tau"))
         self.traces = traces
-        # neuron-written post traces (Loihi 2 neuron programs): name -> scale; at the end of each
-        # window the neuron writes round(trace_max * D_k / scale) with D_k its summed synaptic
-        # input over the sample (a second integrator that spikes do not reset)
+        # neuron-written post traces (Loihi 2 neuron programs), see the module docstring: name ->
+        # scale (a float: "drive") or ("harmonic", floor)
         self.written = dict(written or {})
+        for name, spec in self.written.items():
+            if isinstance(spec, tuple) and (spec[0] != "harmonic" or not 0 <= int(spec[1]) <= model.trace_max):
+                raise ConfigError(f"neuron-written trace {name}: {spec!r} is neither a drive scale nor "
+                                  f"('harmonic', floor) with floor in 0..{model.trace_max}")
         if self.written:
             if not model.neuron_written_traces:
                 raise ConfigError(f"{model.chip}'s neurons cannot write post traces (post_trace_source is not neuron-program)")
@@ -187,7 +197,8 @@ class ChipLearningLoop:
         self._te_tensor = torch.tensor(self.t_epoch, device=dev)
         c = circuit
         self._inh = -(c.inh_weight << c.inh_exp) if c.inh_exp >= 0 else -(c.inh_weight >> -c.inh_exp)
-        self._v_levels = torch.arange(tmax + 1, device=dev, dtype=torch.float64)
+        self._ident = torch.arange(tmax + 1, device=dev)
+        self._ident_p = self._ident.expand(self.t_epoch + 1, -1)  # a written trace does not decay
         ks = {p.decimate for p in self.rule.products if p.dependency == "u"}
         self._u_k = ks.pop() if ks else None
         # metrics
@@ -195,6 +206,7 @@ class ChipLearningLoop:
         self.synapse_updates = 0  # synapse-row updates the engine evaluated (rows * inputs)
         self.weights_changed = 0
         self.wins = z(self.k)
+        self.fired_samples = z(self.k)  # samples in which each neuron fired (the harmonic write's n)
 
     # ------------------------------------------------------------------------------------------
     # the closed loop
@@ -244,6 +256,8 @@ class ChipLearningLoop:
         post.zero_()
         drive = self._drive(pre_f) << ACT_SHIFT  # [steps, K]: drive[p] reaches the WTA at q = p
         for name, scale in self.written.items():
+            if isinstance(scale, tuple):
+                continue  # harmonic: written after the window's spikes are known
             total = (drive.sum(0) >> ACT_SHIFT).to(torch.float64)
             self._written_now[Y_TRACES.index(name)] = torch.floor(total.clamp(min=0) * self._tmax / scale).clamp(max=self._tmax).to(torch.int64)
         vth_eff = (c.vth + self.theta) << ACT_SHIFT
@@ -285,9 +299,15 @@ class ChipLearningLoop:
                     self._learn_upto(t0, j + 1)
                     if j + 1 < c.steps:  # the rest of the input sees the new weights
                         drive[j + 1:] = self._drive(pre_f[j + 1:]) << ACT_SHIFT
+        count = post.sum(0)
+        for name, spec in self.written.items():
+            if isinstance(spec, tuple):  # harmonic rate of the neurons that fired in this window
+                fired_now = count > 0
+                rate = torch.div(self._tmax + (self.fired_samples + 1) // 2, self.fired_samples + 1, rounding_mode="floor")
+                self._written_now[Y_TRACES.index(name)] = torch.where(fired_now, rate.clamp(min=int(spec[1])), 0)
+        self.fired_samples += count > 0
         self._learn_upto(t0, window)
         self.time_step = t0 + window
-        count = post.sum(0)
         if c.theta_plus:
             self.theta += count * c.theta_plus
             self.theta -= self.theta >> c.theta_decay_shift
@@ -360,22 +380,25 @@ class ChipLearningLoop:
         """Per used trace: P[j, s, v] = the value v decays to after s steps of this epoch, and the
         impulse table G[j, v]. One random number decays every trace of an epoch (Lava's model), so
         a trace's decay over the epoch is the s-th power of one 2**trace_bits-entry table."""
-        levels = self._v_levels
+        # NumPy: the tables are 128 entries wide, and an epoch of up to 63 compositions costs ~1 us
+        # each there against ~10 us per torch call (measured: a third of a sample's time)
+        levels = np.arange(self._tmax + 1, dtype=np.float64)
         te = self.t_epoch
         powers, g_rows = [], []
         for j in used:
             whole, frac, tau = self._imp[names[j]]
             if tau == 0:
-                f = torch.zeros_like(levels, dtype=torch.int64)  # no decay modelled: 0 after the spike step
+                f = np.zeros(len(levels), dtype=np.int64)  # no decay modelled: 0 after the spike step
             else:
                 scaled = math.exp(-1.0 / tau) * levels
-                f = (torch.floor(scaled) + (r_decay < torch.remainder(scaled, 1.0)).to(levels.dtype)).to(torch.int64)
-            rows = [torch.arange(len(levels), device=self.device)]
-            for _ in range(te):
-                rows.append(f[rows[-1]])
-            powers.append(torch.stack(rows))
-            g_rows.append((levels + whole + (1 if r_imp < frac else 0)).clamp(0, self._tmax).to(torch.int64))
-        return torch.stack(powers), torch.stack(g_rows)
+                f = (np.floor(scaled) + (r_decay < np.remainder(scaled, 1.0))).astype(np.int64)
+            rows = np.empty((te + 1, len(levels)), dtype=np.int64)
+            rows[0] = np.arange(len(levels))
+            for s in range(te):
+                rows[s + 1] = f[rows[s]]
+            powers.append(rows)
+            g_rows.append(np.clip(levels + whole + (1 if r_imp < frac else 0), 0, self._tmax).astype(np.int64))
+        return torch.from_numpy(np.stack(powers)).to(self.device), torch.from_numpy(np.stack(g_rows)).to(self.device)
 
     @staticmethod
     def _trace_at(p: torch.Tensor, g: torch.Tensor, start: torch.Tensor, times: torch.Tensor, t_q: torch.Tensor) -> torch.Tensor:
@@ -402,14 +425,14 @@ class ChipLearningLoop:
             for n, j in enumerate(self._x_used):
                 xh[X_TRACES[j]] = (p[n], g[n], self.x[j].clone())
                 self.x[j] = self._trace_at(p[n], g[n], self.x[j], self.tx, end)
-        if self._y_used:
-            p, g = self._tables(Y_TRACES, self._y_used, float(self._streams.get("yd", idx)), int(self._streams.get("yi", idx)))
-            for n, j in enumerate(self._y_used):
-                if j in self._written_now:  # written by the neuron: its value, whatever the epoch step
-                    ident = torch.arange(self._tmax + 1, device=self.device)
-                    yh[Y_TRACES[j]] = (ident.expand(te + 1, -1), ident, self._written_now[j])
-                    self.y[j] = self._written_now[j]
-                    continue
+        for j in self._y_used:
+            if j in self._written_now:  # written by the neuron: its value, whatever the epoch step
+                yh[Y_TRACES[j]] = (self._ident_p, self._ident, self._written_now[j])
+                self.y[j] = self._written_now[j]
+        spiking = [j for j in self._y_used if j not in self._written_now]
+        if spiking:
+            p, g = self._tables(Y_TRACES, spiking, float(self._streams.get("yd", idx)), int(self._streams.get("yi", idx)))
+            for n, j in enumerate(spiking):
                 yh[Y_TRACES[j]] = (p[n], g[n], self.y[j].clone())
                 self.y[j] = self._trace_at(p[n], g[n], self.y[j], self.ty, end)
         u_on = self._u_k is not None and (t // te) % 2**self._u_k == 0

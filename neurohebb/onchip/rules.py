@@ -26,7 +26,9 @@ class RuleVariant:
     theta_decay_shift: int = 10
     note: str = ""
     chips: tuple[str, ...] = ()
-    writes: tuple[tuple[str, float], ...] = ()  # neuron-written traces: (name, scale as a multiple of the calibrated drive)
+    # neuron-written traces: (name, drive scale as a multiple of the calibrated drive) or
+    # (name, ("harmonic", floor)); see `engine`'s module docstring
+    writes: tuple[tuple[str, float | tuple[str, int]], ...] = ()
 
     def check(self, model: LearningEngineModel) -> None:
         """One-line errors for anything the chip's engine cannot run."""
@@ -63,6 +65,16 @@ def parse_trace_spec(spec: str | dict) -> TraceConfig:
     return TraceConfig(**values)
 
 
+def parse_write(value: float | str) -> float | tuple[str, int]:
+    """A neuron-written trace: a number (drive scale) or ``"harmonic:FLOOR"``."""
+    if isinstance(value, str):
+        kind, _, floor = value.partition(":")
+        if kind != "harmonic" or not floor.strip().isdigit():
+            raise ConfigError(f"neuron-written trace {value!r}: write a drive scale (a number) or 'harmonic:FLOOR'")
+        return ("harmonic", int(floor))
+    return float(value)
+
+
 def load_variants() -> dict[str, RuleVariant]:
     data = tomllib.loads(resources.files("neurohebb.onchip").joinpath("rules.toml").read_text(encoding="utf-8"))
     out = {}
@@ -71,7 +83,7 @@ def load_variants() -> dict[str, RuleVariant]:
                                 t_epoch=int(entry.get("t_epoch", 0)), theta_plus=float(entry.get("theta_plus", 0.0)),
                                 theta_decay_shift=int(entry.get("theta_decay_shift", 10)), note=entry.get("note", ""),
                                 chips=tuple(entry.get("chips", ())),
-                                writes=tuple((k, float(v)) for k, v in entry.get("writes", {}).items()))
+                                writes=tuple((k, parse_write(v)) for k, v in entry.get("writes", {}).items()))
     return out
 
 

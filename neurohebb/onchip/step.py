@@ -86,11 +86,20 @@ class ChipStep:
             total = counts @ w_int.to(torch.float64).T
             e = circuit.weight_exp
             ref = float(total.max(dim=1).values.median()) * 2.0**e
-            written = {name: mult * ref for name, mult in v.writes}
+            written = {name: mult if isinstance(mult, tuple) else mult * ref for name, mult in v.writes}
         loop = ChipLearningLoop(self.model, v.rule, v.traces, w_int, circuit, v.t_epoch or None,
                                 rng_seed=self.config.seed, device=self.device, written=written)
         self._loops[id(layer)] = loop
         return loop
+
+    def progress_note(self) -> str:
+        """What the progress bar shows: whether the competition is healthy (active neurons, spikes
+        a sample); the float path's |norm - 1| means nothing for chip weights."""
+        parts = []
+        for loop in self._loops.values():
+            s = loop.spike_rate_summary()
+            parts.append(f"active {s['active_neurons']}/{loop.k}, {s['wta_spikes_per_sample']:.1f} spikes/sample")
+        return "; ".join(parts) or "calibrating"
 
     def diagnostics(self) -> list[dict[str, Any]]:
         from ..precision.diagnostics import weight_histogram

@@ -77,7 +77,8 @@ def _control_accuracy(control_dir: Path, config, n_test: Any) -> float:
 def measured_accuracy(run_dir: str | Path, config, control_dir: str | Path | None = None) -> dict[str, Any]:
     """The measured section of the report for a run directory (see the module docstring)."""
     run_dir = Path(run_dir)
-    metrics = _metrics(run_dir)
+    # a checkpoint without metrics (e.g. written by hand) measured nothing: reported as such
+    metrics = _metrics(run_dir) if (run_dir / "metrics.json").exists() else {}
     mode = str(metrics.get("mode", "float32"))
     accuracy = _accuracy(metrics, "test_accuracy", run_dir / "metrics.json")
     on_chip = mode.startswith("chip:")
@@ -100,7 +101,7 @@ def measured_accuracy(run_dir: str | Path, config, control_dir: str | Path | Non
 def render_measured(m: dict[str, Any]) -> str:
     """The measured section as text (a few lines)."""
     if m["test_accuracy"] is None:
-        acc = "not measured (metrics.json has no test_accuracy)"
+        acc = "not measured (the run has no metrics.json test_accuracy)"
     else:
         acc = f"{m['test_accuracy']:.2f} % on {m.get('n_test') or '?'} test images"
     if m["on_chip"]:

@@ -58,14 +58,15 @@ def receptive_fields_png(weight: torch.Tensor | np.ndarray, input_shape: tuple[i
     n = imgs.shape[0]
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(cols * 0.8, 3.0), rows * 0.8 + 0.3), squeeze=False)
+    title_lines = title.count("\n") + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(max(cols * 0.8, 4.5), rows * 0.8 + 0.25 * title_lines), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             img = imgs[i]
             ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
-    fig.suptitle(f"{title} (first {n} neurons)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{title} (first {n} neurons)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 * title_lines / (rows * 0.8 + 0.25 * title_lines)))
     savefig_atomic(fig, path, dpi=100)
     plt.close(fig)
     return True

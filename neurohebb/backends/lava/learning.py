@@ -266,7 +266,7 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
         out = make_output_dir(out_dir)
         shape = net.shapes[0].input_shape
         if receptive_fields_png(learned_w, shape, out / "receptive_fields.png",
-                                f"learned in Lava, {samples} samples, rule {on_chip.dw}"):
+                                f"learned in Lava, {samples} samples\nrule {on_chip.dw}"):
             result["receptive_fields_png"] = str(out / "receptive_fields.png")
         np.savez_compressed(out / "learned_weights.npz", learned=run.final.astype(np.int16),
                             initial=run.initial.astype(np.int16), unit=np.float64(unit))

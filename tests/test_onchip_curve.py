@@ -65,6 +65,14 @@ def test_bad_checkpoints_are_one_line(digits, checkpoints, fragment):
         learning_curve(_config(), checkpoints, dataset=digits)
 
 
+def test_runs_a_curve_cannot_follow_are_one_line(digits):
+    greedy = resolve_config("digits", overrides=["hebbian.mode=\"greedy\"", "layers.0.out_channels=4", "layers.1.out_channels=4"])
+    with pytest.raises(ConfigError, match="use hebbian.mode = \"simultaneous\""):
+        learning_curve(greedy, [0], dataset=digits)
+    with pytest.raises(ConfigError, match="labelled training images in memory"):
+        learning_curve(_config("readout.augment=\"crop-flip\""), [0], dataset=digits)
+
+
 def test_probe_leaves_the_global_random_state_alone(digits):
     config = _config()
     from neurohebb.network import HebbNetwork

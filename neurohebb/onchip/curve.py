@@ -82,7 +82,16 @@ def learning_curve_run(config: RunConfig, checkpoints: Iterable[int], dataset=No
     from ..probe import readout_accuracy
 
     device = resolve_device(config.device) if device is None else torch.device(device)
+    from ..streaming import needs_streaming
+
+    plastic_layers = sum(1 for layer in config.layers if layer.rule != "random")
+    if config.hebbian.mode == "greedy" and plastic_layers > 1:
+        raise ConfigError("a learning curve follows one pass over the data; hebbian.mode = \"greedy\" trains the layers "
+                          "one after another -- use hebbian.mode = \"simultaneous\"")
     dataset = dataset if dataset is not None else load_data_for(config)
+    if needs_streaming(config, dataset):
+        raise ConfigError("learning curves need the labelled training images in memory; set data.hebbian_data = \"train\", "
+                          "data.hebbian_fraction = 1 and readout.augment = \"none\"")
     x_train, y_train, x_test, y_test = dataset_tensors(dataset)
     n, bs, epochs = int(x_train.shape[0]), config.hebbian.batch_size, config.hebbian.epochs
     points = _checkpoints(checkpoints, n * epochs)

@@ -104,3 +104,6 @@ def test_cli_sweep_with_an_on_chip_series(capsys, tmp_path, monkeypatch):
     assert any(t.startswith("SoftHebb in chip formats") for t in labels) and any(t.startswith("random weights") for t in labels)
     for figure_labels in legends[1:]:  # diagnostics_vs_bits.png: chip-formats points only
         assert not any("on-chip" in t for t in figure_labels)
+    # resuming finds every point done (the on-chip points' records match their plan)
+    assert main(args) == 0
+    assert "4 of 4 points already done" in capsys.readouterr().out

@@ -198,7 +198,9 @@ class SweepPlan:
             if self.onchip_rules:
                 out.append(Point("random", seed))
                 for rule in self.onchip_rules:
-                    out.append(Point("onchip", seed, chip=self.onchip_chip, rule=rule, policy=f"chip:{self.onchip_chip}"))
+                    # policy: the [precision] of the run, which on-chip learning leaves at float32 (the
+                    # chip's formats come from its engine); the series is told by kind, chip and rule
+                    out.append(Point("onchip", seed, chip=self.onchip_chip, rule=rule))
             if self.ptq:
                 for wb in self.weight_bits:
                     out.append(Point("ptq", seed, wb, None, "nearest", str(RoleSpec(self.weight_fmt(wb)))))

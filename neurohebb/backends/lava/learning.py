@@ -92,7 +92,7 @@ class LearningRun:
     post_spikes: int
     window: int
     lead_in: int  # extra steps before the first window ends (the pipeline's delay)
-    seconds: float
+    seconds: float  # in Lava (running and reading state), without the engine's comparison
     weights: np.ndarray | None = None  # record=True: [samples, K, I] Lava's weights after every sample
     pre: np.ndarray | None = None  # record=True: [T, I] bool spikes the LearningDense received
     post: np.ndarray | None = None  # record=True: [T, K] bool WTA spikes (back-propagated)
@@ -113,7 +113,7 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
     ring = c.window + c.lead + 1  # the longest run between two reads (the first window)
     initial = net.ff.weights.copy()
     engine = rule.engine(initial)
-    t0 = time.perf_counter()
+    lava_seconds = 0.0
     procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     trajectory, pres, posts = [], [], []
@@ -123,14 +123,16 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
         # the first window also covers the pipeline's lead-in steps; each later one is one window
         for i in range(len(images)):
             todo = c.window + (c.lead + 1 if i == 0 else 0)
+            t1 = time.perf_counter()
             procs.generator.run(condition=L.RunSteps(num_steps=todo), run_cfg=cfg)
-            rows = (np.arange(done, done + todo)) % ring  # global step t is column (t - 1) % ring
-            pre = np.asarray(procs.pre_sink.data.get())[:, rows].T != 0
-            post = np.asarray(procs.post_sink.data.get())[:, rows].T != 0
+            cols = np.arange(done, done + todo) % ring  # global step t is column (t - 1) % ring
+            pre = np.asarray(procs.pre_sink.data.get())[:, cols].T != 0
+            post = np.asarray(procs.post_sink.data.get())[:, cols].T != 0
+            lava_w = np.asarray(procs.synapses.weights.get()).astype(np.int64)
+            lava_seconds += time.perf_counter() - t1
             done += todo
             for t in range(todo):
                 engine.step(pre[t], post[t])
-            lava_w = np.asarray(procs.synapses.weights.get()).astype(np.int64)
             diff = int(np.abs(engine.weights.astype(np.int64) - lava_w).max(initial=0))
             worst, same, spikes = max(worst, diff), same + (diff == 0), spikes + int(post.sum())
             if record:
@@ -141,9 +143,10 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
                 on_sample(i + 1, len(images))
     finally:
         procs.generator.stop()
-    assert done == steps_total
+    if done != steps_total:  # the windows must tile the run exactly, or the comparison is misaligned
+        raise RuntimeError(f"on-chip learning ran {done} steps, expected {steps_total}")
     return LearningRun(initial, lava_w, engine.weights.astype(np.int64), worst, same, len(images), done, spikes,
-                       c.window, c.lead + 1, time.perf_counter() - t0,
+                       c.window, c.lead + 1, lava_seconds,
                        np.stack(trajectory) if record else None,
                        np.concatenate(pres) if record else None, np.concatenate(posts) if record else None)
 

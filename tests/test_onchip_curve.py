@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurohebb.config import resolve_config
+from neurohebb.config import OnChipConfig, resolve_config
 from neurohebb.data import load_dataset
 from neurohebb.engine import dataset_tensors, train
 from neurohebb.errors import ConfigError
@@ -26,7 +26,7 @@ def _config(*extra):
 
 
 def test_chip_curve_ends_on_the_weights_train_ends_on(digits):
-    config = _config("onchip.chip=\"loihi2\"", "onchip.rule=\"winner\"")
+    config = _config("onchip.chip=\"loihi2\"", f"onchip.rule=\"{OnChipConfig().rule}\"")
     net, metrics = train(config, progress=False, dataset=digits)
     points = learning_curve(config, [0, 100, 240], dataset=digits)
     assert [p["samples"] for p in points] == [0, 100, 240]

@@ -80,6 +80,7 @@ def test_the_streamed_comparison_sees_a_different_rule(lava, digits, monkeypatch
     assert not result["identical"] and result["max_abs_difference"] > 0 and result["samples_identical"] < 6
 
 
+@pytest.mark.slow
 def test_learn_run_evaluates_the_learned_layer_beside_its_start(lava, random_run, digits, tmp_path):
     from neurohebb.backends.lava.learning import learn_run
     from neurohebb.probe import readout_accuracy
@@ -103,6 +104,7 @@ def test_learn_run_evaluates_the_learned_layer_beside_its_start(lava, random_run
         assert readout_accuracy(net, config, *tensors, seed=0)["test_accuracy"] == result[name]
 
 
+@pytest.mark.slow
 def test_lava_learn_cli_prints_accuracies_and_rejects_bad_subsets(lava, random_run, tmp_path, capsys, monkeypatch):
     from neurohebb.backends.lava import learning
     from neurohebb.cli import main

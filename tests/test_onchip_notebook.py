@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,6 +17,7 @@ def _run_notebook():
     return module.run_notebook, module.SHARED_DATA
 
 
+@pytest.mark.slow
 def test_on_chip_learning_notebook_runs(tmp_path):
     run_notebook, shared = _run_notebook()
     params = {"N_TRAIN": 600, "N_TEST": 500, "NEURONS": 100, "POINTS": 3, "READOUT_EPOCHS": 5}

@@ -64,6 +64,7 @@ def test_conv_preset_and_onchip_config_are_refused(capsys, tmp_path):
     assert not (tmp_path / "s2").exists()
 
 
+@pytest.mark.slow
 def test_cli_sweep_with_an_on_chip_series(capsys, tmp_path, monkeypatch):
     from neurohebb.engine import train
     from neurohebb.precision import plots

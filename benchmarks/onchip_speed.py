@@ -57,7 +57,7 @@ def main() -> None:
     run = run_lava_learning(net, images[: args.lava_samples], rule)
     lava_rate = args.lava_samples / run.seconds
     _, w_check = engine(args.lava_samples)
-    identical = bool((w_check == run.weights[-1]).all())
+    identical = bool((w_check == run.final).all())
     seconds, _ = engine(args.engine_samples)
     rate = args.engine_samples / seconds
     print(f"neurons {args.neurons}, steps/sample {window}, rule {RULE!r}")

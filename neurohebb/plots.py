@@ -47,23 +47,32 @@ def receptive_field_images(weight: torch.Tensor, input_shape: tuple[int, int, in
     return (imgs - lo) / np.maximum(hi - lo, 1e-12)
 
 
-def plot_receptive_fields(net, path: str | Path, max_fields: int = 100) -> bool:
+def receptive_fields_png(weight: torch.Tensor | np.ndarray, input_shape: tuple[int, int, int], path: str | Path,
+                         title: str = "receptive fields", max_fields: int = 100) -> bool:
+    """A grid of the first ``max_fields`` neurons' weights [K, ...] as images (each scaled to its
+    own range); False (with a warning) when matplotlib is missing."""
     plt = _pyplot()
     if plt is None:
         return False
-    block = net.blocks[0]
-    imgs = receptive_field_images(block.layer.weight, net.shapes[0].input_shape, max_fields)
+    imgs = receptive_field_images(torch.as_tensor(weight), input_shape, max_fields)
     n = imgs.shape[0]
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    title_lines = title.count("\n") + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(max(cols * 0.8, 4.5), rows * 0.8 + 0.25 * title_lines), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             img = imgs[i]
             ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
-    fig.suptitle(f"Layer 0 receptive fields ({net.config.preset}, first {n} neurons)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{title} (first {n} neurons)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 * title_lines / (rows * 0.8 + 0.25 * title_lines)))
     savefig_atomic(fig, path, dpi=100)
     plt.close(fig)
     return True
+
+
+def plot_receptive_fields(net, path: str | Path, max_fields: int = 100) -> bool:
+    """Layer 0 of a network (what `train` writes as receptive_fields.png)."""
+    return receptive_fields_png(net.blocks[0].layer.weight, net.shapes[0].input_shape, path,
+                                f"Layer 0 receptive fields ({net.config.preset})", max_fields)

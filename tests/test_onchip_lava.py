@@ -30,7 +30,7 @@ def test_closed_loop_in_lava_equals_the_engine(shared_data_dir):
     net = map_arrays(w, images, WTACircuit(steps=STEPS, spikes_target=3))
     window = net.circuit.window
     rule = OnChipRule(RULE, TRACES, t_epoch=window, rng_seed=4)
-    run = run_lava_learning(net, images[:SAMPLES], rule)
+    run = run_lava_learning(net, images[:SAMPLES], rule, record=True)
 
     circuit = Circuit(steps=STEPS, gap=net.circuit.gap, vth=int(net.vth), inh_weight=int(net.inh_weight),
                       inh_exp=int(net.inh_exp), weight_exp=int(net.ff.weight_exp))

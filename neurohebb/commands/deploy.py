@@ -1,7 +1,8 @@
 """`neurohebb deploy lava RUN_DIR`: run a trained network in Lava's Loihi 2 simulator.
 
 Also `neurohebb deploy lava-learn RUN_DIR`: run the layer's plasticity as a Loihi learning rule
-inside Lava and compare the weight trajectory with neurohebb's integer engine.
+inside Lava, compare the weights with neurohebb's integer engine after every sample, and evaluate
+the learned layer beside the weights it started from.
 """
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def register(subparsers) -> None:
         "lava-learn", help="on-chip learning in Lava, compared with neurohebb's integer engine",
         description="Run the soft-WTA layer's plasticity as a Loihi2FLearningRule on a LearningDense process, "
                     "on N training samples, and compare Lava's weight trajectory with neurohebb's integer "
-                    "implementation of the same rule on the same spikes. Writes learning.json.",
+                    "implementation of the same rule on the same spikes, sample by sample as it runs. Then evaluates the "
+                    "learned layer (features + the run's readout recipe) beside the weights it started from. Writes "
+                    "learning.json, receptive_fields.png and learned_weights.npz.",
     )
     _common(learn)
     learn.add_argument("--samples", type=int, default=20, metavar="N", help="training samples to learn from (default 20)")
@@ -61,6 +64,11 @@ def register(subparsers) -> None:
                             "tau 0 means the trace holds the impulse only in the step of a spike")
     learn.add_argument("--t-epoch", type=int, default=1,
                        help="learning epoch in time steps, 1 to the chip's maximum (Loihi 2: 63, from hardware/loihi2.toml; default 1)")
+    learn.add_argument("--readout-subset", type=int, default=None, metavar="N",
+                       help="training images the evaluation's readout learns from (default: the run's data.train_subset, else all)")
+    learn.add_argument("--test-subset", type=int, default=None, metavar="N",
+                       help="test images the learned and the initial layer are evaluated on (default: the run's, else all)")
+    learn.add_argument("--no-eval", action="store_true", help="only compare Lava with the integer engine; skip the accuracy")
     learn.set_defaults(func=run_learning)
     p.set_defaults(func=lambda args: _missing_target(p))
 
@@ -161,9 +169,12 @@ def run_learning(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / "deploy-lava-learn"
     result = learn_run(
         args.run_dir, samples=args.samples, steps=args.steps, coding=args.coding, rule=args.rule,
-        traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits), data_dir=args.data_dir, seed=args.seed, out_dir=out,
+        traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits),
+        data_dir=args.data_dir, seed=args.seed, out_dir=out, evaluate=not args.no_eval,
+        readout_subset=args.readout_subset, test_subset=args.test_subset, progress=not args.no_progress,
     )
-    print(json.dumps({k: result[k] for k in ("identical", "max_abs_difference", "samples", "post_spikes",
-                                             "synapses_changed", "lava_seconds")}, indent=2))
+    keys = ("identical", "max_abs_difference", "samples", "post_spikes", "synapses_changed", "lava_seconds",
+            "initial_weights", "initial_test_accuracy", "learned_test_accuracy", "learning_gain")
+    print(json.dumps({k: result[k] for k in keys if k in result}, indent=2))
     print(f"results written to {out}")
     return 0

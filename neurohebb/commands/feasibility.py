@@ -22,7 +22,10 @@ def register(subparsers) -> None:
                     "comes from a file in hardware/ with its source; unknown figures give unknown results.",
     )
     add_config_arguments(p)
-    p.add_argument("--checkpoint", metavar="RUN_DIR", help="a trained run directory: measure activity with its network (instead of --preset)")
+    p.add_argument("--checkpoint", metavar="RUN_DIR", help="a trained run directory: measure activity with its network (instead of --preset); "
+                   "the report also states the accuracy the run measured on chip (train --on-chip) or that none was measured")
+    p.add_argument("--control", metavar="RUN_DIR", help="with --checkpoint: a random-weights run of the same network "
+                   "(train --set layers.0.rule=\"random\"), reported beside the measured accuracy as the measure of learning")
     chips = p.add_argument_group("chips (default: every known chip)")
     chips.add_argument("--chip", action="append", default=[], metavar="NAME", help="a known chip, e.g. loihi2 (repeatable; see --list-chips)")
     chips.add_argument("--chip-file", action="append", default=[], metavar="FILE.toml", help="your own chip description (see hardware/_template.toml; repeatable)")
@@ -95,14 +98,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--time-steps must be >= 1, got {args.time_steps}")
     if args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
-    net = None
+    net = measured = None
+    if args.control and not args.checkpoint:
+        raise ConfigError("--control compares a run's measured accuracy with a random-weights run; give --checkpoint RUN_DIR as well")
     if args.checkpoint:
         if args.preset or args.config or args.overrides:
             raise ConfigError("give either --checkpoint RUN_DIR or --preset/--config/--set, not both: a checkpoint carries its own config")
         from ..engine import load_run
 
+        from ..feasibility.measured import measured_accuracy
+
         config, net = load_run(args.checkpoint, "cpu")
         name = Path(args.checkpoint).name
+        measured = measured_accuracy(args.checkpoint, config, args.control)  # a bad --control fails before the analysis
     else:
         from ._common import config_from_args
 
@@ -126,7 +134,13 @@ def run(args: argparse.Namespace) -> int:
         from ..description import describe
 
         report["deployment"] = deployment_status(describe(net))
+    if measured is not None:
+        report["measured"] = measured
     print(render_text(report, verbose=args.verbose), end="")
+    if measured is not None:
+        from ..feasibility.measured import render_measured
+
+        print(render_measured(measured), end="")
 
     for path in (json_path, png_path):
         make_output_dir(path.parent)

@@ -24,16 +24,20 @@ def _int_list(text: str, name: str, allow_float: bool = False) -> list:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "sweep", help="accuracy against weight/update bits and rounding (resumable)",
+        "sweep", help="accuracy against weight/update bits and rounding, and of on-chip learning (resumable)",
         description=("Train every combination of weight bits, update bits, rounding mode and seed with the "
                      "Hebbian phase under that precision, plus a float32 run and post-training quantisation per "
-                     "seed; write DIR/results.csv, DIR/results.json and DIR/accuracy_vs_bits.png. Rerunning "
-                     "with the same --out skips finished points."),
+                     "seed ('SoftHebb in chip formats': SoftHebb's own algorithm in the chip's number formats, not "
+                     "the chip's learning engine); with --on-chip CHIP --rule NAME also a separate 'on-chip learning' "
+                     "series and a random-weights control; write DIR/results.csv, DIR/results.json and "
+                     "DIR/accuracy_vs_bits.png. Rerunning with the same --out skips finished points."),
         epilog="example: neurohebb sweep --preset mnist-mlp --weight-bits 16,8,6,4,3,2 --update-bits 16 "
                "--rounding nearest,stochastic --seeds 3 --out sweeps/mnist-mlp",
     )
     add_config_arguments(p)
-    p.add_argument("--weight-bits", default="16,8,6,4,3,2", metavar="LIST", help="weight bit widths (default 16,8,6,4,3,2)")
+    p.add_argument("--weight-bits", default="16,8,6,4,3,2", metavar="LIST",
+                   help="weight bit widths of the 'SoftHebb in chip formats' series (default 16,8,6,4,3,2; "
+                        "'none' with --on-chip: the on-chip series only)")
     p.add_argument("--update-bits", default="16", metavar="LIST",
                    help="bits of the normalised update, format sU.(U-2); 'float' for an unquantised update (default 16)")
     p.add_argument("--rounding", default="nearest,stochastic", metavar="LIST",
@@ -52,6 +56,12 @@ def register(subparsers) -> None:
     p.add_argument("--keep-runs", action="store_true",
                    help="also write DIR/runs/POINT/ run directories (checkpoint, config) for eval and deploy")
     p.add_argument("--no-ptq", action="store_true", help="skip the post-training quantisation baseline")
+    p.add_argument("--on-chip", metavar="CHIP", dest="on_chip", default="",
+                   help="add a separate series trained with the chip's own learning engine (as `train --on-chip`), "
+                        "one point per --rule and seed, plus a random-weights control per seed; e.g. loihi2")
+    p.add_argument("--rule", metavar="LIST", default=None,
+                   help="with --on-chip: rule names of neurohebb/onchip/rules.toml or rule strings, comma-separated "
+                        "(default: the [onchip] rule of the config)")
     p.add_argument("--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -83,9 +93,17 @@ def run(args: argparse.Namespace) -> int:
     base_policy = PrecisionPolicy.parse(table.get("policy", "float32"))
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    rules = [r.strip() for r in args.rule.split(",") if r.strip()] if args.rule else []
+    if args.on_chip and not rules:
+        rules = [config.onchip.rule]
+    no_bits = args.weight_bits.strip().lower() == "none"
+    if no_bits and not args.on_chip:
+        raise ConfigError("--weight-bits none leaves nothing to sweep; give bit widths, or an on-chip series with --on-chip CHIP")
     plan = SweepPlan(
         config=config,
-        weight_bits=_int_list(args.weight_bits, "--weight-bits"),
+        weight_bits=[] if no_bits else _int_list(args.weight_bits, "--weight-bits"),
+        onchip_chip=args.on_chip,
+        onchip_rules=rules,
         update_bits=_int_list(args.update_bits, "--update-bits", allow_float=True),
         roundings=[r.strip() for r in args.rounding.split(",") if r.strip()],
         seeds=[config.seed + i for i in range(args.seeds)],

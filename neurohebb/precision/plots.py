@@ -18,16 +18,27 @@ def _figure():
 
 def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Accuracy against weight bits: one line per (rounding, update bits) of SoftHebb trained in the chip's number formats,
-    post-training quantisation dashed, float32 as a band; error bars are the std over seeds."""
+    post-training quantisation dashed, float32 as a band; error bars are the std over seeds.
+
+    The on-chip learning series (the chip's own learning engine, at the chip's weight width: not
+    a function of the swept bits) and the random-weights control are horizontal lines with their
+    own labels, so neither is ever read as a point of the chip-formats curves."""
     plt = _figure()
     path = Path(path)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     floats = [s for s in summary if s["kind"] == "float"]
     if floats:
         f = floats[0]
-        ax.axhline(f["accuracy_mean"], color="black", lw=1.2, label=f"float32 ({f['accuracy_mean']:.2f} %)")
+        ax.axhline(f["accuracy_mean"], color="black", lw=1.2, label=f"float SoftHebb, float32 ({f['accuracy_mean']:.2f} %)")
         if f["accuracy_std"] > 0:
             ax.axhspan(f["accuracy_mean"] - f["accuracy_std"], f["accuracy_mean"] + f["accuracy_std"], color="black", alpha=0.08)
+    styles = iter([dict(color=c, ls="-.", lw=1.6) for c in ("tab:red", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")])
+    for s in summary:
+        if s["kind"] == "random":
+            ax.axhline(s["accuracy_mean"], color="gray", ls=":", lw=1.4, label=f"{s['series']} ({s['accuracy_mean']:.2f} %)")
+        elif s["kind"] == "onchip":
+            style = next(styles, dict(ls="-.", lw=1.6))
+            ax.axhline(s["accuracy_mean"], label=f"{s['series']} ({s['accuracy_mean']:.2f} +- {s['accuracy_std']:.2f} %)", **style)
     lines: dict[tuple, list[dict[str, Any]]] = {}
     for s in summary:
         if s["kind"] == "quantized":
@@ -49,7 +60,11 @@ def plot_accuracy_vs_bits(summary: list[dict[str, Any]], path: str | Path, title
         ax.errorbar(x, y, yerr=e, capsize=3, label=label, **style)
     ax.set_xlabel("weight bits")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(sorted({s["weight_bits"] for s in summary if s["weight_bits"] is not None}))
+    ticks = sorted({s["weight_bits"] for s in summary if s["weight_bits"] is not None})
+    if ticks:
+        ax.set_xticks(ticks)
+    else:
+        ax.set_xticks([])
     ax.invert_xaxis()
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)

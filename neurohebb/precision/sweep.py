@@ -15,14 +15,23 @@ The swept rounding mode applies to the weight and update roles; every other role
 base policy (float32 unless given). Each seed has a float32 run (the baseline of its rows'
 ``accuracy_drop``) and post-training-quantisation points: that float network with its plastic
 weights rounded to nearest in each weight format, evaluated with its float readout.
+
+A second, separate series: *on-chip learning* (``onchip_chip`` + ``onchip_rules``): the chip's own
+learning engine (`neurohebb.onchip`, batch 1, spiking WTA circuit), one point per rule and seed,
+with a random-weights control per seed (the layer keeps its random start) as the measure of
+learning. Its rows, table lines and plot lines are labelled "on-chip learning (CHIP, rule NAME)";
+the quantised rows are "SoftHebb in chip formats" -- SoftHebb's own algorithm in the chip's number
+formats, which is never called on-chip learning.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,21 +52,46 @@ POINT_VERSION = 1
 class Point:
     """One training (or PTQ evaluation) of the sweep."""
 
-    kind: str  # "float" | "ptq" | "quantized"
+    kind: str  # "float" | "ptq" | "quantized" | "random" | "onchip"
     seed: int
     weight_bits: int | None = None
     update_bits: int | None = None  # None: float update
     rounding: str | None = None
     policy: str = "float32"
+    chip: str | None = None  # onchip: the chip whose learning engine trains
+    rule: str | None = None  # onchip: a rules.toml name or a rule string
 
     @property
     def key(self) -> str:
         if self.kind == "float":
             return f"float-s{self.seed}"
+        if self.kind == "random":
+            return f"random-s{self.seed}"
+        if self.kind == "onchip":
+            return f"chip-{self.chip}-{_slug(self.rule or '')}-s{self.seed}"
         if self.kind == "ptq":
             return f"ptq-w{self.weight_bits}-s{self.seed}"
         ub = "f" if self.update_bits is None else self.update_bits
         return f"q-w{self.weight_bits}-u{ub}-{self.rounding}-s{self.seed}"
+
+    @property
+    def series(self) -> str:
+        """The label rows, tables and plots use: the two chip modes never share a label."""
+        return series_label(self.kind, self.chip, self.rule)
+
+
+def series_label(kind: str, chip: str | None = None, rule: str | None = None) -> str:
+    if kind == "onchip":
+        return f"on-chip learning ({chip}, rule {rule})"
+    return {"float": "float SoftHebb (float32)", "ptq": "post-training quantisation (nearest)",
+            "quantized": "SoftHebb in chip formats", "random": "random weights (control)"}[kind]
+
+
+def _slug(rule: str) -> str:
+    """A file-name-safe key part for a rule: its name, or a short hash of a rule string."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,40}", rule):
+        return rule
+    return "rule-" + hashlib.sha256(rule.encode()).hexdigest()[:10]
 
 
 @dataclass
@@ -76,8 +110,21 @@ class SweepPlan:
     ptq: bool = True
     stats_every: int = 1  # sample the stalled-synapse statistics on every n-th Hebbian step
     keep_runs: bool = False  # also write a run directory (checkpoint, config) per trained point
+    onchip_chip: str = ""  # with onchip_rules: the on-chip learning series (and a random-weights control)
+    onchip_rules: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.config.onchip.enabled:
+            raise ConfigError("the sweep's config sets [onchip] chip; give the on-chip series with --on-chip CHIP --rule NAME "
+                              "instead (the float and chip-formats points are not trained on chip)")
+        if self.onchip_rules and not self.onchip_chip:
+            raise ConfigError("--rule picks on-chip learning rules for the sweep; give --on-chip CHIP as well (e.g. --on-chip loihi2)")
+        if self.onchip_chip and not self.onchip_rules:
+            raise ConfigError("--on-chip needs at least one rule (--rule NAME[,NAME...])")
+        if len(set(self.onchip_rules)) != len(self.onchip_rules):
+            raise ConfigError(f"rule lists a value twice: {self.onchip_rules}")
+        for rule in self.onchip_rules:
+            self.onchip_config(rule, self.config.seed)  # one-line error before anything trains
         if int(self.stats_every) < 1:
             raise ConfigError(f"--stats-every must be >= 1, got {self.stats_every}")
         self.base_policy = PrecisionPolicy.parse(self.base_policy)
@@ -100,7 +147,7 @@ class SweepPlan:
                 "anti-Hebbian post activity are negative)"
             )
         for name in ("weight_bits", "roundings", "seeds", "update_bits"):
-            if not getattr(self, name):
+            if not getattr(self, name) and not (self.onchip_rules and name != "seeds"):
                 raise ConfigError(f"the sweep needs at least one value for {name.replace('_', '-')}")
         for r in self.roundings:
             check_rounding(r)
@@ -133,10 +180,27 @@ class SweepPlan:
         ufmt = self.update_fmt(update_bits)
         return p.with_role("update", RoleSpec(ufmt, rounding) if ufmt else RoleSpec())
 
+    def onchip_config(self, rule: str, seed: int) -> RunConfig:
+        """The run config of an on-chip point: the sweep's config with [onchip] chip and rule set."""
+        config = dataclasses.replace(self.config, seed=seed,
+                                     onchip=dataclasses.replace(self.config.onchip, chip=self.onchip_chip, rule=rule))
+        return config.validate()
+
+    def random_config(self, seed: int) -> RunConfig:
+        """The random-weights control: every layer keeps its random initial weights."""
+        layers = [dataclasses.replace(layer, rule="random") for layer in self.config.layers]
+        return dataclasses.replace(self.config, seed=seed, layers=layers).validate()
+
     def points(self) -> list[Point]:
         out: list[Point] = []
         for seed in self.seeds:
             out.append(Point("float", seed))
+            if self.onchip_rules:
+                out.append(Point("random", seed))
+                for rule in self.onchip_rules:
+                    # policy: the [precision] of the run, which on-chip learning leaves at float32 (the
+                    # chip's formats come from its engine); the series is told by kind, chip and rule
+                    out.append(Point("onchip", seed, chip=self.onchip_chip, rule=rule))
             if self.ptq:
                 for wb in self.weight_bits:
                     out.append(Point("ptq", seed, wb, None, "nearest", str(RoleSpec(self.weight_fmt(wb)))))
@@ -243,6 +307,12 @@ def execute_point(plan: SweepPlan, point: Point, dataset, float_net: Any = None,
         net, metrics = train_with_policy(config, None, dataset=dataset, progress=progress)
         metrics["stats_every"] = 1
         mode = "float32"
+    elif point.kind in ("onchip", "random"):
+        from ..engine import train_pipeline
+
+        run_config = plan.onchip_config(point.rule, point.seed) if point.kind == "onchip" else plan.random_config(point.seed)
+        net, metrics = train_pipeline(run_config, progress, dataset)
+        mode = metrics["mode"] if point.kind == "onchip" else "random"
     elif point.kind == "ptq":
         if float_net is None:  # the checkpoint was removed: retrain (deterministic per seed)
             float_net, _ = train_with_policy(config, None, dataset=dataset, progress=progress)
@@ -374,22 +444,25 @@ def _layer_columns(diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
 def build_rows(plan: SweepPlan, done: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per finished point of `plan`, with the drop versus the float run of its seed."""
     float_acc = {p.seed: done[p.key]["test_accuracy"] for p in plan.points() if p.kind == "float" and p.key in done}
+    random_acc = {p.seed: done[p.key]["test_accuracy"] for p in plan.points() if p.kind == "random" and p.key in done}
     rows = []
     for p in plan.points():
         rec = done.get(p.key)
         if rec is None:
             continue
-        base = float_acc.get(p.seed)
+        base, control = float_acc.get(p.seed), random_acc.get(p.seed)
         wfmt = "float32" if p.weight_bits is None else str(plan.weight_fmt(p.weight_bits))
         ufmt = "float32" if p.update_bits is None else str(plan.update_fmt(p.update_bits))
         rows.append({
-            "kind": p.kind, "seed": p.seed, "weight_bits": p.weight_bits,
+            "kind": p.kind, "series": p.series, "chip": p.chip, "rule": p.rule, "seed": p.seed, "weight_bits": p.weight_bits,
             "update_bits": p.update_bits, "rounding": p.rounding,
             "weight_format": wfmt, "update_format": ufmt if p.kind == "quantized" else "",
             "policy": p.policy, "mode": rec.get("mode"),
             "test_accuracy": rec["test_accuracy"],
             "float_accuracy": base,
             "accuracy_drop": None if base is None else round(base - rec["test_accuracy"], 4),
+            "random_accuracy": control,
+            "learning_gain": None if control is None else round(rec["test_accuracy"] - control, 4),
             "seconds": rec.get("point_seconds"),
             "n_train": rec.get("n_train"), "n_test": rec.get("n_test"),
             "diagnostics": rec.get("diagnostics", []),
@@ -401,16 +474,21 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation over seeds per (kind, weight bits, update bits, rounding)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["kind"], r["weight_bits"], r["update_bits"], r["rounding"]), []).append(r)
+        key = (r["kind"], r["weight_bits"], r["update_bits"], r["rounding"], r.get("chip"), r.get("rule"))
+        groups.setdefault(key, []).append(r)
     out = []
-    for (kind, wb, ub, rounding), rs in groups.items():
+    for (kind, wb, ub, rounding, chip, rule), rs in groups.items():
         acc = [r["test_accuracy"] for r in rs]
         drops = [r["accuracy_drop"] for r in rs if r["accuracy_drop"] is not None]
-        out.append({"kind": kind, "weight_bits": wb, "update_bits": ub, "rounding": rounding,
+        gains = [r["learning_gain"] for r in rs if r.get("learning_gain") is not None]
+        out.append({"kind": kind, "series": series_label(kind, chip, rule), "chip": chip, "rule": rule,
+                    "weight_bits": wb, "update_bits": ub, "rounding": rounding,
                     "weight_format": rs[0]["weight_format"], "seeds": len(rs),
                     "accuracy_mean": round(_mean(acc), 4), "accuracy_std": round(_std(acc), 4),
                     "drop_mean": round(_mean(drops), 4) if drops else None,
-                    "drop_std": round(_std(drops), 4) if drops else None})
+                    "drop_std": round(_std(drops), 4) if drops else None,
+                    "gain_mean": round(_mean(gains), 4) if gains else None,
+                    "gain_std": round(_std(gains), 4) if gains else None})
     return out
 
 
@@ -427,7 +505,8 @@ def _std(xs: list[float]) -> float:
 
 
 CSV_FIELDS = ["kind", "weight_bits", "update_bits", "rounding", "seed", "weight_format", "update_format",
-              "test_accuracy", "float_accuracy", "accuracy_drop", "mode", "policy", "seconds", "n_train", "n_test"]
+              "test_accuracy", "float_accuracy", "accuracy_drop", "mode", "policy", "seconds", "n_train", "n_test",
+              "series", "chip", "rule", "random_accuracy", "learning_gain"]
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
@@ -457,19 +536,29 @@ def rebuild_results(plan: SweepPlan, out: str | Path, figures: bool = True) -> d
     if rows and figures:
         from .plots import plot_accuracy_vs_bits, plot_diagnostics_vs_bits
 
-        title = f"{plan.config.preset}: {rows[0].get('n_train') or '?'} training images, {plan.mode}"
+        kinds = {r["kind"] for r in rows}
+        title = f"{plan.config.preset}: {rows[0].get('n_train') or '?'} training images"
+        if "quantized" in kinds:
+            title += f", chip formats in {plan.mode}"
         plot_accuracy_vs_bits(summary, out / "accuracy_vs_bits.png", title)
-        plot_diagnostics_vs_bits(rows, out / "diagnostics_vs_bits.png", title)
+        if "quantized" in kinds:
+            plot_diagnostics_vs_bits(rows, out / "diagnostics_vs_bits.png", title)
     return results
 
 
 def format_summary(results: dict[str, Any]) -> str:
     """A plain-text table of the summary (what the CLI prints)."""
-    lines = [f"{'kind':<10} {'weights':>8} {'update':>7} {'rounding':<10} {'seeds':>5} {'accuracy %':>16} {'drop vs float':>16}"]
-    for s in results["summary"]:
+    rows = results["summary"]
+    gains = any(s.get("gain_mean") is not None for s in rows)
+    head = f"{'kind':<10} {'weights':>8} {'update':>7} {'rounding':<10} {'seeds':>5} {'accuracy %':>16} {'drop vs float':>16}"
+    lines = [head + (f" {'gain vs random':>16}" if gains else "") + "  series"]
+    for s in rows:
         wb = "-" if s["weight_bits"] is None else s["weight_format"]
         ub = "-" if s["kind"] != "quantized" else ("float" if s["update_bits"] is None else str(s["update_bits"]))
         drop = "" if s["drop_mean"] is None else f"{s['drop_mean']:.2f} +- {s['drop_std']:.2f}"
+        gain = "" if s.get("gain_mean") is None else f"{s['gain_mean']:+.2f} +- {s['gain_std']:.2f}"
+        series = s.get("series") or series_label(s["kind"])
         lines.append(f"{s['kind']:<10} {wb:>8} {ub:>7} {s['rounding'] or '-':<10} {s['seeds']:>5} "
-                     f"{s['accuracy_mean']:>8.2f} +- {s['accuracy_std']:<5.2f} {drop:>16}")
+                     f"{s['accuracy_mean']:>8.2f} +- {s['accuracy_std']:<5.2f} {drop:>16}"
+                     + (f" {gain:>16}" if gains else "") + f"  {series}")
     return "\n".join(lines)

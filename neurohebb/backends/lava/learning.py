@@ -15,13 +15,16 @@ SoftHebb's unit norm). Any rule string the feasibility report emits for Loihi2FL
 
 What is compared: Lava's `LearningDense` (bit-approximate fixed-point model) learning in closed
 loop with the WTA circuit, against `sop.SopEngine` -- neurohebb's own integer implementation of the
-same rule -- fed the pre- and post-synaptic spikes Lava recorded and the same seeds. The weight
-trajectories agree bit for bit (tests/test_lava_learning.py).
+same rule -- fed the pre- and post-synaptic spikes Lava produced and the same seeds, window by
+window as the run goes (only the current window's spikes and weights are held). The weights agree
+bit for bit after every sample (tests/test_lava_learning.py). `learn_run` then measures what was
+learned: the learned layer's test accuracy beside that of the weights it started from.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -72,69 +75,92 @@ class OnChipRule:
 
 @dataclass
 class LearningRun:
-    """What one on-chip learning run produced: spikes, and the weights after every sample."""
+    """What one on-chip learning run produced, compared with the integer engine as it ran.
+
+    Why streamed: keeping Lava's weights after every sample costs K*I*8 bytes a sample (12.5 MB
+    at 2000 neurons); the comparison needs only the current sample's, so each window's spikes and
+    weights are read, replayed through the engine, compared and dropped. ``record=True`` keeps
+    the whole trajectory and the spikes as well (tests of the closed loop, short runs only)."""
 
     initial: np.ndarray  # [K, I] integers Lava started from (on the num_weight_bits grid)
-    pre: np.ndarray  # [T, I] bool: spikes the LearningDense received
-    post: np.ndarray  # [T, K] bool: WTA spikes (back-propagated to the synapses)
-    weights: np.ndarray  # [samples, K, I] Lava's weights at the end of every sample window
+    final: np.ndarray  # [K, I] Lava's weights after the last sample
+    engine_final: np.ndarray  # [K, I] the integer engine's weights after the last sample
+    max_abs_difference: int  # over every sample's weights
+    samples_identical: int  # samples after which Lava's and the engine's weights were identical
+    samples: int
+    steps: int
+    post_spikes: int
     window: int
     lead_in: int  # extra steps before the first window ends (the pipeline's delay)
-    seconds: float
+    seconds: float  # in Lava (running and reading state), without the engine's comparison
+    weights: np.ndarray | None = None  # record=True: [samples, K, I] Lava's weights after every sample
+    pre: np.ndarray | None = None  # record=True: [T, I] bool spikes the LearningDense received
+    post: np.ndarray | None = None  # record=True: [T, K] bool WTA spikes (back-propagated)
 
 
 def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = OnChipRule(),
-                      sample_offset: int = 0) -> LearningRun:
+                      sample_offset: int = 0, record: bool = False,
+                      on_sample: Callable[[int, int], None] | None = None) -> LearningRun:
     """Present ``images`` one window each to the WTA circuit with plastic synapses (a
-    `LearningDense`); record the synapses' pre and post spikes and the weights after every window."""
+    `LearningDense`) and replay every window's pre and post spikes through the integer engine
+    as it goes, comparing the weights after each sample. ``on_sample(i, n)`` reports progress."""
     images = np.asarray(images)
     if len(images) < 1:
         raise ConfigError("on-chip learning needs at least one image")
     L = require_lava()
     c = net.circuit
     steps_total = circuit.total_steps(len(images), net)
+    ring = c.window + c.lead + 1  # the longest run between two reads (the first window)
     initial = net.ff.weights.copy()
-    t0 = time.perf_counter()
-    procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(),
-                          record_steps=steps_total)
+    engine = rule.engine(initial)
+    lava_seconds = 0.0
+    procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
-    trajectory = []
+    trajectory, pres, posts = [], [], []
+    worst, same, spikes, done = 0, 0, 0, 0
+    lava_w = initial
     try:
         # the first window also covers the pipeline's lead-in steps; each later one is one window
         for i in range(len(images)):
             todo = c.window + (c.lead + 1 if i == 0 else 0)
+            t1 = time.perf_counter()
             procs.generator.run(condition=L.RunSteps(num_steps=todo), run_cfg=cfg)
-            trajectory.append(np.asarray(procs.synapses.weights.get()).astype(np.int64))
-        pre = np.asarray(procs.pre_sink.data.get()).T != 0
-        post = np.asarray(procs.post_sink.data.get()).T != 0
+            cols = np.arange(done, done + todo) % ring  # global step t is column (t - 1) % ring
+            pre = np.asarray(procs.pre_sink.data.get())[:, cols].T != 0
+            post = np.asarray(procs.post_sink.data.get())[:, cols].T != 0
+            lava_w = np.asarray(procs.synapses.weights.get()).astype(np.int64)
+            lava_seconds += time.perf_counter() - t1
+            done += todo
+            for t in range(todo):
+                engine.step(pre[t], post[t])
+            diff = int(np.abs(engine.weights.astype(np.int64) - lava_w).max(initial=0))
+            worst, same, spikes = max(worst, diff), same + (diff == 0), spikes + int(post.sum())
+            if record:
+                trajectory.append(lava_w)
+                pres.append(pre)
+                posts.append(post)
+            if on_sample is not None:
+                on_sample(i + 1, len(images))
     finally:
         procs.generator.stop()
-    return LearningRun(initial, pre, post, np.stack(trajectory), c.window, c.lead + 1, time.perf_counter() - t0)
-
-
-def replay(run: LearningRun, rule: OnChipRule) -> np.ndarray:
-    """neurohebb's integer engine on the spikes Lava recorded: weights where Lava's were read."""
-    engine = rule.engine(run.initial)
-    out = []
-    marks = {run.lead_in + run.window * (i + 1) for i in range(len(run.weights))}
-    for t in range(len(run.pre)):
-        engine.step(run.pre[t], run.post[t])
-        if t + 1 in marks:
-            out.append(engine.weights)
-    return np.stack(out)
+    if done != steps_total:  # the windows must tile the run exactly, or the comparison is misaligned
+        raise RuntimeError(f"on-chip learning ran {done} steps, expected {steps_total}")
+    return LearningRun(initial, lava_w, engine.weights.astype(np.int64), worst, same, len(images), done, spikes,
+                       c.window, c.lead + 1, lava_seconds,
+                       np.stack(trajectory) if record else None,
+                       np.concatenate(pres) if record else None, np.concatenate(posts) if record else None)
 
 
 def compare(run: LearningRun, rule: OnChipRule) -> dict:
-    """Agreement of Lava's weight trajectory with the integer engine's (both [samples, K, I])."""
-    ours = replay(run, rule)
-    diff = np.abs(ours.astype(np.int64) - run.weights.astype(np.int64))
-    changed = np.abs(run.weights[-1].astype(np.int64) - run.initial.astype(np.int64))
+    """Agreement of Lava's weights with the integer engine's, sample by sample (streamed)."""
+    changed = np.abs(run.final.astype(np.int64) - run.initial.astype(np.int64))
     return {
-        "identical": bool(diff.max(initial=0) == 0),
-        "max_abs_difference": int(diff.max(initial=0)),
-        "samples": int(len(run.weights)),
-        "steps": int(len(run.pre)),
-        "post_spikes": int(run.post.sum()),
+        "identical": bool(run.max_abs_difference == 0),
+        "max_abs_difference": int(run.max_abs_difference),
+        "samples": int(run.samples),
+        "samples_identical": int(run.samples_identical),
+        "steps": int(run.steps),
+        "post_spikes": int(run.post_spikes),
         "synapses_changed": int((changed > 0).sum()),
         "mean_abs_weight_change": float(changed.mean()),
         "lava_seconds": round(run.seconds, 3),
@@ -165,13 +191,27 @@ def parse_traces(spec: str | TraceConfig | None) -> TraceConfig:
 
 def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate", rule: str | None = None,
               traces: str | TraceConfig | None = None, t_epoch: int = 1, num_weight_bits: int = 8,
-              data_dir: str | None = None, seed: int = 0, calibration: int = 1000, out_dir=None, dataset=None) -> dict:
-    """On-chip learning from a run directory's layer on its first ``samples`` training images."""
+              data_dir: str | None = None, seed: int = 0, calibration: int = 1000, out_dir=None, dataset=None,
+              evaluate: bool = True, readout_subset: int | None = None, test_subset: int | None = None,
+              progress: bool = False) -> dict:
+    """On-chip learning from a run directory's layer on its first ``samples`` training images,
+    then (``evaluate``) the learned layer's accuracy beside the weights it started from.
+
+    Accuracy is measured as `train` measures it (`neurohebb.probe`): features of the run's network
+    with the layer's weights replaced, a fresh readout with the run's `[readout]` settings on the
+    first ``readout_subset`` training images (default: the run's data.train_subset, else all),
+    tested on the first ``test_subset`` test images (default: the run's, else all)."""
+    import torch
+
     from ...engine import load_run
+    from ...probe import readout_accuracy
     from .mapping import WTACircuit, check_supported, map_arrays
 
     if samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {samples}")
+    for name, value in (("--readout-subset", readout_subset), ("--test-subset", test_subset)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
     traces = parse_traces(traces)
     on_chip = OnChipRule(rule or DEFAULT_RULE, traces, t_epoch, seed)
     require_lava()
@@ -179,23 +219,68 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     # learning is driven by the WTA circuit's spikes, not by the layer's activation (which only
     # feeds the readout), so a Triangle layer learns on chip too: only the structure is checked
     check_supported(net, wta="currents")
+    readout_n = readout_subset or config.data.train_subset
+    test_n = test_subset or config.data.test_subset
     if dataset is None:
         from ...data import load_dataset
 
-        dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir,
-                               train_subset=max(samples, calibration), test_subset=1)
+        need = None if evaluate and readout_n is None else max(samples, calibration, readout_n or 0)
+        dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir, train_subset=need,
+                               test_subset=test_n if evaluate else 1)
     images = np.asarray(dataset.x_train)
     if len(images) < samples:
         raise ConfigError(f"--samples {samples} exceeds the {len(images)} training images of {dataset.name}")
-    weights = net.blocks[0].layer.weight.detach().cpu().double().numpy()
+    layer = net.blocks[0].layer
+    weights = layer.weight.detach().cpu().double().numpy()
     lnet = map_arrays(weights, images[:calibration], WTACircuit(steps=steps, coding=coding, seed=seed), num_weight_bits)
-    run = run_lava_learning(lnet, images[:samples], on_chip)
+    bar = None
+    if progress:
+        from ...progress import tqdm
+
+        bar = tqdm(total=samples, desc="lava-learn", unit="sample", mininterval=1.0)
+    run = run_lava_learning(lnet, images[:samples], on_chip, on_sample=(lambda i, n: bar.update(1)) if bar else None)
+    if bar is not None:
+        bar.close()
     result = compare(run, on_chip)
     result.update(run_dir=str(run_dir), dataset=dataset.name, traces=traces.__dict__, t_epoch=t_epoch,
                   rng_seed=seed, lava_version=require_lava().version, mapping=lnet.summary())
+    # Lava stores mantissa << grid_shift; the float weight is mantissa * 2**exponent
+    unit = 2.0 ** (lnet.ff.exponent - lnet.ff.grid_shift)
+    learned_w = torch.from_numpy(run.final * unit).to(layer.weight.dtype).reshape(layer.weight.shape)
+    initial_w = torch.from_numpy(run.initial.astype(np.int64) * unit).to(layer.weight.dtype).reshape(layer.weight.shape)
+    result["initial_weights"] = _describe_start(config)
+    if evaluate:
+        x_train, y_train = (torch.from_numpy(np.ascontiguousarray(a)) for a in (dataset.x_train, dataset.y_train))
+        x_test, y_test = (torch.from_numpy(np.ascontiguousarray(a)) for a in (dataset.x_test, dataset.y_test))
+        if readout_n is not None:
+            x_train, y_train = x_train[:readout_n], y_train[:readout_n]
+        accuracy = {}
+        for name, w in (("initial", initial_w), ("learned", learned_w)):
+            with torch.no_grad():
+                layer.weight.copy_(w)
+            accuracy[name] = readout_accuracy(net, config, x_train, y_train, x_test, y_test, seed=seed)["test_accuracy"]
+        result.update(initial_test_accuracy=accuracy["initial"], learned_test_accuracy=accuracy["learned"],
+                      learning_gain=round(accuracy["learned"] - accuracy["initial"], 4),
+                      readout_train_images=int(len(x_train)), test_images=int(len(x_test)))
     if out_dir is not None:
+        from ...plots import receptive_fields_png
         from ...rundir import make_output_dir, write_json_atomic
 
         out = make_output_dir(out_dir)
+        shape = net.shapes[0].input_shape
+        if receptive_fields_png(learned_w, shape, out / "receptive_fields.png",
+                                f"learned in Lava, {samples} samples\nrule {on_chip.dw}"):
+            result["receptive_fields_png"] = str(out / "receptive_fields.png")
+        np.savez_compressed(out / "learned_weights.npz", learned=run.final.astype(np.int16),
+                            initial=run.initial.astype(np.int16), unit=np.float64(unit))
         write_json_atomic(out / "learning.json", result)
     return result
+
+
+def _describe_start(config) -> str:
+    """What the weights learning started from were: random (an untrained control) or trained."""
+    layer = config.layers[0]
+    if layer.rule == "random" or config.hebbian.epochs == 0:
+        return "random (the run's untrained initial weights)"
+    mode = f"on-chip {config.onchip.chip}" if config.onchip.enabled else "float"
+    return f"trained by the run ({mode}, rule {config.onchip.rule if config.onchip.enabled else layer.rule})"

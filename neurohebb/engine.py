@@ -93,6 +93,7 @@ def hebbian_phase(
         steps = hc.epochs * len(source)
         desc = "hebbian" if len(stages) == 1 else f"hebbian layer {last}"
         bar = tqdm(total=steps, desc=desc, unit="batch", disable=not progress, mininterval=1.0)
+        done = 0  # batches of this stage (a disabled progress bar does not count)
         for _ in range(hc.epochs):
             for batch in source:
                 x = to_device_float(batch, device)
@@ -104,10 +105,11 @@ def hebbian_phase(
                             block.eval()
                             x = block(x)
                             block.train()
+                done += 1
                 if on_step is not None:
-                    on_step(bar.n)
+                    on_step(done - 1)
                 bar.update(1)
-                if bar.n % 200 == 0:
+                if done % 200 == 0:
                     note = getattr(net.step, "progress_note", None)  # a step's own health figure
                     bar.set_postfix_str(note() if note is not None else f"|norm-1| {_norm_gap(net)}")
         bar.close()

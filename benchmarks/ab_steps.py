@@ -65,6 +65,16 @@ def hebbian_seconds(mods, preset: str, x: torch.Tensor, policy: str | None, bloc
     return seconds, net.blocks[-1].layer.weight.clone()
 
 
+def features_seconds(mods, preset: str, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+    config = mods["neurohebb.config"].resolve_config(preset, device="cpu")
+    engine = mods["neurohebb.engine"]
+    init_gen, _ = engine.seeded_generators(0)
+    net = mods["neurohebb.network"].HebbNetwork(config, generator=init_gen)
+    start = time.perf_counter()
+    feats = engine.extract_features(net, x, torch.device("cpu"))
+    return time.perf_counter() - start, feats
+
+
 def readout_seconds(mods, feats: torch.Tensor, labels: torch.Tensor, epochs: int) -> tuple[float, torch.Tensor]:
     config = mods["neurohebb.config"].resolve_config("cifar10", device="cpu", overrides=[f"readout.epochs={epochs}"])
     engine = mods["neurohebb.engine"]
@@ -116,6 +126,7 @@ def main() -> int:
     if "cifar10" in rows:
         xc = torch.from_numpy(load_dataset("cifar10", train_subset=args.cifar_images).x_train)
         jobs[f"cifar10 hebbian ({args.cifar_images} img)"] = lambda m: hebbian_seconds(m, "cifar10", xc, None)
+        jobs[f"cifar10 features ({args.cifar_images} img)"] = lambda m: features_seconds(m, "cifar10", xc)
     if "readout" in rows:
         g = torch.Generator().manual_seed(0)
         feats = torch.rand(args.feature_rows, 24576, generator=g)

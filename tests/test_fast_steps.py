@@ -180,3 +180,24 @@ def test_buffered_readout_step_is_bit_identical_to_f_dropout():
             opt.step(feats[s:s + 16], labels[s:s + 16], dropout=0.5)
     assert torch.equal(lin_new.weight, lin_ref.weight) and torch.equal(lin_new.bias, lin_ref.bias)
     assert not torch.equal(lin_new.weight, w0)  # it trained
+
+
+def test_fast_correlation_agrees_with_the_exact_one_to_float32_rounding():
+    """The opt-in weight-gradient correlation computes the same sum (stride 1 and 2), so one
+    step's weights agree to float32 rounding; the default stays the bit-identical kernel."""
+    g = torch.Generator().manual_seed(8)
+    for stride in (1, 2):
+        x = torch.rand(6, 3, 11, 11, generator=g)
+        y = torch.rand(6, 7, (11 - 3) // stride + 1, (11 - 3) // stride + 1, generator=g)
+        ref = rules.conv_correlation(x, y, (3, 3), stride)
+        fast = rules.conv_correlation_wgrad(x, y, (3, 3), stride)
+        assert fast.shape == ref.shape and torch.allclose(fast, ref, rtol=1e-5, atol=1e-5)
+    cfg = LayerConfig(kind="conv", out_channels=8, kernel_size=3, padding=1, rule="softhebb-anti", t_invert=1.0,
+                      lr=0.08, normalize_update=True)
+    make = lambda: SoftWTAConv2d(3, cfg, torch.Generator().manual_seed(0))  # noqa: E731
+    data = torch.rand(10, 3, 9, 9, generator=torch.Generator().manual_seed(2))
+    exact, fast = make(), make()
+    Float32Step().step(exact, data)
+    Float32Step(fast_correlation=True).step(fast, data)
+    assert torch.allclose(fast.weight, exact.weight, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(fast.weight, make().weight)

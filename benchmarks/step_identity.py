@@ -5,8 +5,9 @@ with `--save DIR` on the code before a change and `--compare DIR` after: every c
 network's Hebbian phase on a fixed subset (seed 0) and the final weights (the engine's exact
 values too) and the quantised runs' diagnostics must be equal (`torch.equal`, `==` on JSON).
 
-    python benchmarks/step_identity.py --save /tmp/ref      # on the old code
-    python benchmarks/step_identity.py --compare /tmp/ref   # on the new code; exit 1 on a difference
+    python benchmarks/step_identity.py --root /tmp/nh-old --save /tmp/ref   # the old code's results
+    (an old checkout outside this tree finds the data through NEUROHEBB_DATA_DIR=/path/to/shared/data)
+    python benchmarks/step_identity.py --compare /tmp/ref                   # this checkout; exit 1 on a difference
 
 Cases: mnist-mlp (2000 images) in float32 and under three policies -- the sweep's m8 point
 (float input: float64 products needed), a fully quantised 12-bit-weight policy whose products
@@ -23,7 +24,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# --root DIR imports neurohebb from another checkout (e.g. main, to --save its reference)
+_root = sys.argv[sys.argv.index("--root") + 1] if "--root" in sys.argv[:-1] else str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, _root)
 
 from neurohebb.config import resolve_config  # noqa: E402
 from neurohebb.engine import hebbian_phase, seeded_generators  # noqa: E402
@@ -77,6 +80,7 @@ def main() -> int:
     g.add_argument("--save", metavar="DIR")
     g.add_argument("--compare", metavar="DIR")
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of: " + ", ".join(CASES))
+    p.add_argument("--root", default=_root, help="checkout whose neurohebb runs (default: this one)")
     args = p.parse_args()
     ok = True
     for name in args.cases.split(","):

@@ -5,6 +5,18 @@ most 53 significant bits, so ordinary (GPU-friendly) matmuls and convolutions gi
 numbers an integer datapath would; the integer engine reports the widest intermediate it needed
 (``datapath_bits``) so that condition can be checked. The sequence of operations is
 documented in :mod:`.datapath`.
+
+Speed without changing a bit: the weight-sized tensors (dW, the next weights, the stochastic
+draws, |dW| for the statistics) live in per-layer buffers; stochastic rounding takes the
+short form of :func:`~neurohebb.precision.rounding.stochastic_codes`; the normalised update's
+proven bound ``|dW| <= 1`` replaces its overflow scan; the update's exponent is folded into
+the [K] learning rates. Why the products stay float64: a float32 GEMM is exact only while
+every partial sum is an integer number of ``2**(e_x + e_w)`` below ``2**24``, i.e. when
+``max_b sum_i |x_code[b,i]| * max|w_code| < 2**24``. With a float input (the sweep's default
+point: 24-bit inputs times 8-bit weights) no product fits; with ``input=u8.8`` and
+``weight=s12.11`` on MNIST the bound is ~2**25; and the correlation ``sum_b y x`` with 16-bit
+post codes exceeds it for any batch. Only a few narrow policies would qualify, for one of the
+two products, so the engine keeps one exact float64 path.
 """
 from __future__ import annotations
 

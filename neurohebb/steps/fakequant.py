@@ -14,7 +14,7 @@ the [K] learning rates. Why the products stay float64: a float32 GEMM is exact o
 every partial sum is an integer number of ``2**(e_x + e_w)`` below ``2**24``, i.e. when
 ``max_b sum_i |x_code[b,i]| * max|w_code| < 2**24``. With a float input (the sweep's default
 point: 24-bit inputs times 8-bit weights) no product fits; with ``input=u8.8`` and
-``weight=s12.11`` on MNIST the bound is ~2**25; and the correlation ``sum_b y x`` with 16-bit
+``weight=s12.11`` on MNIST the bound is above 2**25; and the correlation ``sum_b y x`` with 16-bit
 post codes exceeds it for any batch. Only a few narrow policies would qualify, for one of the
 two products, so the engine keeps one exact float64 path.
 """

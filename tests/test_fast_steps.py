@@ -1,8 +1,10 @@
 """The fast paths of the plasticity steps give exactly the numbers of the plain formulations.
 
-Why: the buffered float32 step, the four-pass stochastic rounding (`stochastic_codes`), the
-range bound that skips an overflow pass and the exponent folded into the learning rate are
-speed changes only; each is held here to the straightforward code it replaced, bit for bit.
+Why: the fake-quant engine's buffers, the short stochastic rounding (`stochastic_codes`), the
+range bound that skips an overflow pass, the exponent folded into the learning rate and the
+readout's reused dropout buffers are speed changes only; each is held here to the
+straightforward code it replaced, bit for bit (the opt-in fast conv correlation to float32
+rounding).
 """
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ def test_fake_quant_sweep_point_is_bit_identical_to_the_plain_datapath():
 
 
 def _plain_float32_step(layer, x: torch.Tensor) -> None:
-    """The float32 step as it was written before its buffers: every tensor fresh."""
+    """The float32 step written out with plain operators (every tensor fresh)."""
     cfg, w = layer.cfg, layer.weight
     x_pre = layer.pre(x)
     u = layer.weighted_input(x_pre, w)
@@ -141,7 +143,7 @@ def _plain_float32_step(layer, x: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("kind", ["linear", "conv"])
-def test_buffered_float32_step_is_bit_identical_to_the_plain_step(kind):
+def test_float32_step_is_bit_identical_to_the_plain_step(kind):
     if kind == "linear":
         cfg = LayerConfig(kind="linear", out_channels=30, rule="softhebb", t_invert=12.0, lr=0.045, init_radius=5.0,
                           lr_schedule="norm-adaptive", normalize_update=True, batchnorm=False)

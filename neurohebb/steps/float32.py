@@ -26,10 +26,6 @@ class Float32Step:
         rounding; off by default, so float runs stay bit-identical to earlier releases."""
         self._layers: dict[int, tuple[int, nn.Module]] = {}
         self.fast_correlation = bool(fast_correlation)
-        # per layer: the weight-shaped buffer dW is formed in, allocated once (a fresh
-        # weight-sized tensor every step costs page faults and allocator time of the order of
-        # the update's own passes)
-        self._dw: dict[int, torch.Tensor] = {}
 
     def attach(self, layer: nn.Module, index: int) -> None:
         self._layers.setdefault(id(layer), (index, layer))
@@ -46,7 +42,7 @@ class Float32Step:
         if self.fast_correlation and layer.is_conv:
             dw = rules.conv_correlation_wgrad(x_pre, y, tuple(w.shape[-2:]), cfg.stride)
         else:
-            dw = layer.correlation(x_pre, y, out=self._buffer(layer))
+            dw = layer.correlation(x_pre, y)
         c = (y * u).sum(dim=layer.sample_dims)
         shape = (-1,) + (1,) * (w.dim() - 1)
         dw.addcmul_(c.reshape(shape), w, value=-1.0)
@@ -61,13 +57,6 @@ class Float32Step:
             db = rules.bias_update(y_flat, layer.bias, cfg.t_invert)
             layer.bias.add_((cfg.lr / cfg.t_invert) * rules.normalize_update(db))
         return u
-
-    def _buffer(self, layer: nn.Module) -> torch.Tensor:
-        w = layer.weight
-        buf = self._dw.get(id(layer))
-        if buf is None or buf.shape != w.shape or buf.dtype != w.dtype or buf.device != w.device:
-            buf = self._dw[id(layer)] = torch.empty_like(w, memory_format=torch.contiguous_format)
-        return buf
 
     def diagnostics(self) -> list[dict[str, Any]]:
         """Weight histograms and norm gaps: the reference quantised runs are read against."""

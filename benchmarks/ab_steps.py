@@ -145,10 +145,11 @@ def main() -> int:
                 results[side] = w
             same[name] &= torch.equal(results["old"], results["new"])
     install(new)
-    print(f"{'row':44s} {'old med s':>10s} {'new med s':>10s} {'new/old':>8s}  result")
+    print(f"{'row':44s} {'old med s':>10s} {'new med s':>10s} {'new/old':>8s} {'old min':>8s} {'new min':>8s}  result")
     for name in jobs:
         o, n = statistics.median(times[name, "old"]), statistics.median(times[name, "new"])
-        print(f"{name:44s} {o:10.3f} {n:10.3f} {n / o:8.3f}  {'identical' if same[name] else 'DIFFERS'}")
+        print(f"{name:44s} {o:10.3f} {n:10.3f} {n / o:8.3f} {min(times[name, 'old']):8.3f} "
+              f"{min(times[name, 'new']):8.3f}  {'identical' if same[name] else 'DIFFERS'}")
     print("after:", uptime())
     return 0
 

@@ -182,14 +182,11 @@ def train_readout(
     labels = labels.to(features.device)
     n = features.shape[0]
 
-    rows = torch.empty((min(batch, n),) + tuple(features.shape[1:]), dtype=features.dtype, device=features.device)
-
     def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        # the batch is gathered into one reused buffer (valid until the next batch is drawn)
         order = torch.randperm(n, generator=order_generator).to(features.device)
         for s in range(0, n, batch):
             idx = order[s:s + batch]
-            yield torch.index_select(features, 0, idx, out=rows[: idx.numel()]), labels[idx]
+            yield features[idx], labels[idx]
 
     return fit_readout(net, epoch_batches, config, progress)
 

@@ -27,36 +27,18 @@ class LinearReadoutAdam:
         self.step_count = 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        # batch-sized scratch (dropout mask, dropped-out batch) and the weight gradient, reused:
-        # fresh batch-sized tensors every step cost allocator time and page faults comparable to
-        # the step's memory-bound arithmetic on wide features
-        self._noise: torch.Tensor | None = None
-        self._dropped: torch.Tensor | None = None
-        self._grad_w = torch.empty_like(linear.weight)
-
-    def _dropout(self, features: torch.Tensor, p: float) -> torch.Tensor:
-        """``F.dropout(features, p, training=True)`` into reused buffers, the same numbers: ATen
-        draws a Bernoulli(1 - p) mask, divides it by 1 - p and multiplies (this does the same,
-        in the same order, from the same generator)."""
-        n = features.shape[0]
-        if self._noise is None or self._noise.shape[0] < n or self._noise.shape[1:] != features.shape[1:] \
-                or self._noise.dtype != features.dtype or self._noise.device != features.device:
-            self._noise = torch.empty_like(features, memory_format=torch.contiguous_format)
-            self._dropped = torch.empty_like(self._noise)
-        noise = self._noise[:n].bernoulli_(1.0 - p).div_(1.0 - p)
-        return torch.mul(features, noise, out=self._dropped[:n])
 
     @torch.no_grad()
     def step(self, features: torch.Tensor, labels: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
         """One step on a batch; returns the logits (computed before the update)."""
         weight, bias = self.params
-        x = self._dropout(features, dropout) if dropout > 0 else features
+        x = F.dropout(features, dropout, training=True) if dropout > 0 else features
         logits = torch.addmm(bias, x, weight.t())
         # d(mean cross-entropy)/d(logits) = (softmax - one_hot) / batch
         grad_logits = torch.softmax(logits, dim=1)
         grad_logits[torch.arange(labels.shape[0], device=labels.device), labels] -= 1.0
         grad_logits.div_(labels.shape[0])
-        grads = [torch.mm(grad_logits.t(), x, out=self._grad_w), grad_logits.sum(dim=0)]
+        grads = [grad_logits.t() @ x, grad_logits.sum(dim=0)]
         self.step_count += 1
         bias_correction1 = 1.0 - self.beta1**self.step_count
         bias_correction2_sqrt = math.sqrt(1.0 - self.beta2**self.step_count)

@@ -52,8 +52,9 @@ class SoftWTALayer(nn.Module):
         """u = W x_pre (+ bias) with weights `w` (an engine may pass its own exact copy)."""
         raise NotImplementedError
 
-    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """sum over samples (and positions) of y x: the Hebbian term alone, shaped like W."""
+    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """sum over samples (and positions) of y x: the Hebbian term alone, shaped like W
+        (written into `out`, a contiguous W-shaped buffer, when given: no allocation per step)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,8 @@ class SoftWTALinear(SoftWTALayer):
         u = x_pre @ w.t()
         return u if self.bias is None else u + self.bias.to(u.dtype)
 
-    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return y.t() @ x_pre
+    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return y.t() @ x_pre if out is None else torch.mm(y.t(), x_pre, out=out)
 
 
 class SoftWTAConv2d(SoftWTALayer):
@@ -100,5 +101,5 @@ class SoftWTAConv2d(SoftWTALayer):
     def weighted_input(self, x_pre: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x_pre, w, stride=self.cfg.stride)
 
-    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return rules.conv_correlation(x_pre, y, tuple(self.weight.shape[-2:]), self.cfg.stride)
+    def correlation(self, x_pre: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return rules.conv_correlation(x_pre, y, tuple(self.weight.shape[-2:]), self.cfg.stride, out=out)

@@ -51,10 +51,32 @@ class HebbBlock(nn.Module):
         return self.norm(x)
 
     def activate(self, u: torch.Tensor) -> torch.Tensor:
-        out = activations.block_activation(u, self.cfg.activation, self.cfg.activation_param, dim=1)
-        if self.cfg.kind == "linear":
-            return out  # pooling does not apply to a flat layer
-        return self.pool(out)
+        cfg = self.cfg
+        if cfg.kind == "linear":  # pooling does not apply to a flat layer
+            return activations.block_activation(u, cfg.activation, cfg.activation_param, dim=1)
+        if isinstance(self.pool, nn.MaxPool2d) and cfg.activation in ("triangle", "relu", "identity"):
+            return self._max_pool_first(u)
+        return self.pool(activations.block_activation(u, cfg.activation, cfg.activation_param, dim=1))
+
+    def _max_pool_first(self, u: torch.Tensor) -> torch.Tensor:
+        """Max pooling, then the activation's elementwise part: the same values, cheaper.
+
+        relu(v) ** p (v = u - mean over channels for Triangle) never decreases with v, so the
+        max of the activated window is the activation of the window's max, and the power runs on
+        a quarter of the elements. CPU max pooling is ~10x faster on channels-last tensors
+        (benchmarks/hebbian_kernels.py), so it pools in that layout and hands the next block a
+        contiguous map, as before.
+        """
+        cfg = self.cfg
+        v = u - u.mean(dim=1, keepdim=True) if cfg.activation == "triangle" else u
+        if v.device.type == "cpu":
+            pooled = self.pool(v.contiguous(memory_format=torch.channels_last)).contiguous()
+        else:
+            pooled = self.pool(v)
+        if cfg.activation == "identity":
+            return pooled
+        out = torch.relu(pooled)
+        return out if cfg.activation == "relu" or cfg.activation_param == 1.0 else out.pow_(cfg.activation_param)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.layer(self.normalize(x)))

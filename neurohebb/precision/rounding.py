@@ -75,6 +75,61 @@ def round_scaled(y: torch.Tensor, mode: str, generator: torch.Generator | None =
     raise ConfigError(f"rounding mode {mode!r} is unknown; choose one of: {', '.join(ROUNDINGS)}")
 
 
+#: stochastic rounding in units of 2**-24 (see :func:`stochastic_codes`) is exact below this |y|
+STOCHASTIC_FAST_LIMIT = 2.0**28
+_DRAW_SPAN = 1 << 24
+
+
+def fast_stochastic_ok(y_device: torch.device, generator: torch.Generator | None) -> bool:
+    """Whether :func:`stochastic_codes` draws the same numbers as :func:`uniform` here.
+
+    On the CPU generator, ``uniform`` and ``random_(from, from + 2**24)`` both consume one 32-bit
+    output of the Mersenne twister per element and keep its low 24 bits (ATen's
+    ``uniform_real`` masks them, ``uniform_int_from_to`` takes them modulo ``2**24``); CUDA's
+    Philox generator fills the two differently, so only the CPU takes the fast path.
+    """
+    where = generator.device if generator is not None else torch.device(y_device)
+    return where.type == "cpu" and torch.device(y_device).type == "cpu"
+
+
+def stochastic_codes(y: torch.Tensor, generator: torch.Generator | None, draws: torch.Tensor,
+                     scale_exp: int = 0) -> torch.Tensor:
+    """Stochastic codes of ``y = x * 2**scale_exp`` in place on float64 ``x``: the same codes as
+    ``round_scaled(y, "stochastic")``, i.e. ``floor(y) + [U < y - floor(y)]``, in five passes.
+
+    Why it equals :func:`round_scaled`'s stochastic mode bit for bit: with ``U = m * 2**-24``
+    (``m`` the 24 drawn bits), ``Y = y * 2**24``, ``Z = ceil(Y) = n 2**24 + R`` (``n = floor(y)``,
+    ``R = ceil(frac * 2**24)`` in ``[0, 2**24]``): ``U < frac`` iff ``m < frac 2**24`` iff
+    ``R > m`` (``m`` an integer), so the code ``floor((Z - m + 2**24 - 1) * 2**-24)`` is ``n``
+    plus one exactly when ``R - m >= 1``. Every operation is exact while ``|y| < 2**28`` (``Z``
+    and ``Z - m + 2**24 - 1`` stay below ``2**53``): callers check that bound
+    (:data:`STOCHASTIC_FAST_LIMIT`). ``draws`` (float64, y's shape) receives ``m - 2**24 + 1``
+    straight from the generator, so no float32 draw is converted; the ``0 + 2**-24 * D`` form of
+    the last scaling turns an exact ``-0.0`` into ``+0.0``, as ``floor(y) + 0`` does. The scaling
+    to ``y`` and by ``2**24`` is one multiplication when it only scales up (nothing underflows).
+    """
+    if scale_exp >= 0:
+        y.mul_(math.ldexp(1.0, scale_exp + 24))
+    else:  # y itself may round to a subnormal: form it exactly as round_scaled's caller does
+        y.mul_(math.ldexp(1.0, scale_exp)).mul_(float(_DRAW_SPAN))
+    y.ceil_()
+    draws.random_(1 - _DRAW_SPAN, 1, generator=generator)  # m - (2**24 - 1), m the 24 low bits
+    y.sub_(draws)
+    torch.add(_zero(y), y, alpha=1.0 / _DRAW_SPAN, out=y)
+    return y.floor_()
+
+
+_ZEROS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _zero(t: torch.Tensor) -> torch.Tensor:
+    key = (t.dtype, t.device)
+    z = _ZEROS.get(key)
+    if z is None:
+        z = _ZEROS[key] = torch.zeros((), dtype=t.dtype, device=t.device)
+    return z
+
+
 def shift_round(v: torch.Tensor, shift: int, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """Integer ``v / 2**shift`` rounded by ``mode``, in int64 arithmetic (a hardware right shift).
 
@@ -170,11 +225,17 @@ def quantize_codes(
     overflow: str = "saturate",
     generator: torch.Generator | None = None,
     inplace: bool = False,
+    draws: torch.Tensor | None = None,
+    max_abs_bound: float | None = None,
 ) -> Quantized:
     """Codes of ``x`` in ``fmt`` (float64, integer valued) with their exponent and overflow counts.
 
     ``inplace=True`` lets a float64 ``x`` be overwritten (the engines' hot path saves a
-    weight-sized allocation and pass per rounding point).
+    weight-sized allocation and pass per rounding point). ``draws``: a float64 scratch tensor of
+    ``x``'s shape for stochastic rounding on the CPU (:func:`stochastic_codes`: fewer passes, no
+    fresh draw tensor); the codes are the same with or without it. ``max_abs_bound``: a proven
+    ``max|x| <= bound`` for a fixed-point format (the engines' normalised update is at most 1):
+    when the codes it allows all fit, the min/max pass that looks for overflow is skipped.
     """
     check_rounding(rounding)
     check_overflow(overflow)
@@ -182,6 +243,8 @@ def quantize_codes(
         raise ValueError("float32 has no integer codes")
     xd = x.detach().to(torch.float64)
     bounded = False
+    fast = (draws is not None and rounding == "stochastic" and xd.numel() > 0
+            and draws.shape == xd.shape and fast_stochastic_ok(xd.device, generator))
     if fmt.kind == "shared_exp":
         lo, hi = torch.aminmax(xd) if xd.numel() else (torch.zeros(()), torch.zeros(()))
         max_abs = max(-float(lo), float(hi))
@@ -190,14 +253,31 @@ def quantize_codes(
         bounded = math.isfinite(max_abs) and (fmt.signed or float(lo) >= 0)
     else:
         exponent = -fmt.frac_bits
+        if max_abs_bound is not None and math.isfinite(max_abs_bound):
+            lo, hi, max_abs = -max_abs_bound, max_abs_bound, max_abs_bound
+            bounded = (math.floor(math.ldexp(lo, -exponent)) >= fmt.qmin
+                       and math.ceil(math.ldexp(hi, -exponent)) <= fmt.qmax)
+        elif fast:  # the range before rounding: the fast path's bound and the overflow check
+            lo, hi = torch.aminmax(xd)
+            max_abs = max(-float(lo), float(hi))
     # exact: a power-of-two scaling, in place when xd is ours to overwrite: a converted copy of a
     # non-float64 x, or the caller's own float64 tensor given away with inplace=True
     owned = inplace or x.dtype != torch.float64
+    if fast and math.isfinite(max_abs) and math.ldexp(max_abs, -exponent) < STOCHASTIC_FAST_LIMIT:
+        q = stochastic_codes(xd if owned else xd.clone(), generator, draws, -exponent)
+        # codes lie in [floor(min y), ceil(max y)]: when that is inside the range nothing overflows
+        if bounded or (math.floor(math.ldexp(float(lo), -exponent)) >= fmt.qmin
+                       and math.ceil(math.ldexp(float(hi), -exponent)) <= fmt.qmax):
+            zero = torch.zeros((), dtype=torch.int64, device=q.device)
+            return Quantized(q, exponent, zero, zero)
+        q, below, above = apply_overflow(q, fmt, overflow)
+        return Quantized(q, exponent, below, above)
     y = xd.mul_(2.0 ** -exponent) if owned else xd * (2.0 ** -exponent)
     q = round_scaled(y, rounding, generator, inplace=True)
     if bounded:
-        # the exponent was chosen so that max|x| <= qmax * 2**e, and rounding to an integer never
-        # passes the integer qmax: no code can overflow (saves a pass over the tensor)
+        # shared exponent: it was chosen so that max|x| <= qmax * 2**e, and rounding to an integer
+        # never passes the integer qmax; fixed point: the caller's bound keeps every code inside
+        # the range. Either way no code can overflow (saves a pass over the tensor)
         zero = torch.zeros((), dtype=torch.int64, device=q.device)
         return Quantized(q, exponent, zero, zero)
     q, below, above = apply_overflow(q, fmt, overflow)

@@ -32,7 +32,7 @@ weight-init (per layer), then per step input, post, update, lr, weight.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -70,6 +70,7 @@ class LayerState:
     layer: nn.Module
     weight: Any  # engine-specific exact representation
     stats: LayerStats
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # an engine's per-layer scratch
 
 
 class DatapathStep:
@@ -139,11 +140,13 @@ class DatapathStep:
         return state.stats.steps % self.stats_every == 0
 
     def weight_values(self, layer: nn.Module) -> torch.Tensor:
-        """The layer's exact current weights as float64."""
-        return self._values(self._states[id(layer)])
+        """A snapshot of the layer's exact current weights as float64 (a copy: the engines
+        reuse their weight buffers from step to step)."""
+        return self._values(self._states[id(layer)]).clone()
 
     def _write_back(self, state: LayerState) -> None:
-        state.layer.weight.copy_(self._values(state).to(state.layer.weight.dtype))
+        # copy_ rounds float64 -> float32 exactly as .to() does, without the intermediate tensor
+        state.layer.weight.copy_(self._values(state))
 
     # -- engine specifics -----------------------------------------------------------------------
     def _initial_weight(self, state: LayerState, w: torch.Tensor) -> Any:

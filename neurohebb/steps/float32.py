@@ -20,8 +20,12 @@ class Float32Step:
 
     mode = "float32"
 
-    def __init__(self) -> None:
+    def __init__(self, fast_correlation: bool = False) -> None:
+        """`fast_correlation=True`: conv layers sum their Hebbian term with the weight-gradient
+        kernel (`rules.conv_correlation_wgrad`), faster but equal to the default only to float32
+        rounding; off by default, so float runs stay bit-identical to earlier releases."""
         self._layers: dict[int, tuple[int, nn.Module]] = {}
+        self.fast_correlation = bool(fast_correlation)
 
     def attach(self, layer: nn.Module, index: int) -> None:
         self._layers.setdefault(id(layer), (index, layer))
@@ -35,7 +39,10 @@ class Float32Step:
         if not layer.plastic:
             return u
         y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
-        dw = layer.correlation(x_pre, y)
+        if self.fast_correlation and layer.is_conv:
+            dw = rules.conv_correlation_wgrad(x_pre, y, tuple(w.shape[-2:]), cfg.stride)
+        else:
+            dw = layer.correlation(x_pre, y)
         c = (y * u).sum(dim=layer.sample_dims)
         shape = (-1,) + (1,) * (w.dim() - 1)
         dw.addcmul_(c.reshape(shape), w, value=-1.0)

@@ -45,6 +45,8 @@ class OnChipRule:
     t_epoch: int = 1
     rng_seed: int = 0
     chip: str = "loihi2"  # chip name or chip file whose learning engine limits apply
+    # the WTA neuron writes y1..y3 (Lava's Loihi3FLearningRule; the y trace settings must stay off)
+    neuron_traces: bool = False
 
     def __post_init__(self) -> None:
         model = self.model
@@ -52,6 +54,8 @@ class OnChipRule:
         model.check_t_epoch(self.t_epoch)  # e.g. t_epoch 64 on Loihi 2 (at most 63)
         for name in ("x1", "x2", "y1", "y2", "y3"):
             model.check_trace(name, getattr(self.traces, f"{name}_impulse"), getattr(self.traces, f"{name}_tau"))
+        if self.neuron_traces and any(getattr(self.traces, f"y{i}_impulse") for i in (1, 2, 3)):
+            raise ConfigError("with neuron-written post traces the neuron sets y1..y3; leave their impulses at 0")
 
     @property
     def model(self) -> LearningEngineModel:
@@ -60,6 +64,9 @@ class OnChipRule:
     def lava_rule(self):
         L = require_lava()
         t = self.traces
+        if self.neuron_traces:
+            return L.Loihi3FLearningRule(dw=self.dw, x1_impulse=t.x1_impulse, x1_tau=t.x1_tau, x2_impulse=t.x2_impulse,
+                                         x2_tau=t.x2_tau, t_epoch=self.t_epoch, rng_seed=self.rng_seed)
         return L.Loihi2FLearningRule(
             dw=self.dw, x1_impulse=t.x1_impulse, x1_tau=t.x1_tau, x2_impulse=t.x2_impulse, x2_tau=t.x2_tau,
             y1_impulse=t.y1_impulse, y1_tau=t.y1_tau, y2_impulse=t.y2_impulse, y2_tau=t.y2_tau,
@@ -67,6 +74,9 @@ class OnChipRule:
         )
 
     def engine(self, weights: np.ndarray) -> SopEngine:
+        if self.neuron_traces:
+            raise ConfigError("the spike replay has no neuron program; compare neuron-written traces with "
+                              "neurohebb.onchip.engine.ChipLearningLoop")
         return SopEngine(self.dw, weights, self.traces, self.t_epoch, self.rng_seed, self.model)
 
 
@@ -81,12 +91,16 @@ class LearningRun:
     window: int
     lead_in: int  # extra steps before the first window ends (the pipeline's delay)
     seconds: float
+    wta_state: dict[str, np.ndarray] = field(default_factory=dict)  # WTA Vars read after the run
 
 
 def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = OnChipRule(),
-                      sample_offset: int = 0) -> LearningRun:
+                      sample_offset: int = 0, wta_neuron=None, wta_vars: tuple[str, ...] = ()) -> LearningRun:
     """Present ``images`` one window each to the WTA circuit with plastic synapses (a
-    `LearningDense`); record the synapses' pre and post spikes and the weights after every window."""
+    `LearningDense`); record the synapses' pre and post spikes and the weights after every window.
+
+    ``wta_neuron`` replaces the WTA's `LIFReset` (see `circuit.build`), e.g. the neuron program of
+    `procs.harmonic_lif`; ``wta_vars`` names its Vars to read once the run ends."""
     images = np.asarray(images)
     if len(images) < 1:
         raise ConfigError("on-chip learning needs at least one image")
@@ -96,7 +110,7 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
     initial = net.ff.weights.copy()
     t0 = time.perf_counter()
     procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(),
-                          record_steps=steps_total)
+                          record_steps=steps_total, wta_neuron=wta_neuron)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     trajectory = []
     try:
@@ -107,9 +121,10 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
             trajectory.append(np.asarray(procs.synapses.weights.get()).astype(np.int64))
         pre = np.asarray(procs.pre_sink.data.get()).T != 0
         post = np.asarray(procs.post_sink.data.get()).T != 0
+        state = {name: np.asarray(getattr(procs.wta, name).get()).astype(np.int64) for name in wta_vars}
     finally:
         procs.generator.stop()
-    return LearningRun(initial, pre, post, np.stack(trajectory), c.window, c.lead + 1, time.perf_counter() - t0)
+    return LearningRun(initial, pre, post, np.stack(trajectory), c.window, c.lead + 1, time.perf_counter() - t0, state)
 
 
 def replay(run: LearningRun, rule: OnChipRule) -> np.ndarray:

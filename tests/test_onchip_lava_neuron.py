@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -78,3 +79,38 @@ def test_harmonic_neuron_program_in_lava_equals_the_engine(shared_data_dir):
     np.testing.assert_array_equal(ours["weights"].numpy(), run.weights)
     np.testing.assert_array_equal(loop.theta.numpy(), run.wta_state["theta"])
     np.testing.assert_array_equal(loop.fired_samples.numpy(), run.wta_state["fired_windows"])
+
+
+def test_the_engine_reads_a_written_trace_decayed_as_lava_decays_it():
+    """Lava's Loihi3FLearningRule gives neuron-written traces tau 2**16 - 1: over an epoch the value
+    decays with stochastic rounding, one random per epoch (Lava's y decay stream, seed + 2, two
+    draws a step). Seed 711's random at the first epoch's end is 0.9996, so the written 127 reads
+    less; the expected value is computed here from Lava's formula, not from the engine."""
+    img = np.zeros((1, 16), dtype=np.uint8)
+    img[0, :8] = 255
+    w0 = np.zeros((2, 16), dtype=np.int64)
+    w0[0, :8] = 40  # fires
+    w0[1] = -20  # does not
+    c = Circuit(steps=8, gap=2, vth=100, inh_weight=1, inh_exp=0, weight_exp=0)
+    seed = 711
+    loop = ChipLearningLoop(load_engine_model("loihi2"), RULE, TRACES, torch.from_numpy(w0), c, rng_seed=seed,
+                            written={"y3": ("harmonic", FLOOR)})
+    loop.run(torch.from_numpy(img))
+    r = np.random.default_rng(seed + 2).random(2 * c.window + 1)[2 * c.window]
+    v = 127
+    for _ in range(c.window):
+        scaled = math.exp(-1 / (2**16 - 1)) * v
+        v = math.floor(scaled) + int(r < scaled % 1)
+    assert loop._written_now[2].tolist() == [127, 0] and v < 127
+    assert loop.y[2].tolist() == [v, 0]
+
+
+def test_neuron_written_rules_are_checked_in_one_line():
+    from neurohebb.backends.lava.learning import OnChipRule
+    from neurohebb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="leave their impulses at 0"):
+        OnChipRule(RULE, TraceConfig(x1_impulse=60.0, x1_tau=16, y3_impulse=4, y3_tau=8), t_epoch=8, neuron_traces=True)
+    rule = OnChipRule(RULE, TRACES, t_epoch=8, neuron_traces=True)
+    with pytest.raises(ConfigError, match="compare neuron-written traces with"):
+        rule.engine(np.zeros((2, 4), dtype=np.int64))

@@ -407,8 +407,9 @@ class ChipLearningLoop:
     def _written_decay(self, r_decay: float) -> torch.Tensor:
         """P[s, v] for neuron-written traces: Lava's `Loihi3FLearningRule` gives every post trace
         tau = 2**16 - 1, so `LearningDense` decays the value received at the learning step like a
-        spike trace (one random per epoch): v = 127 reads 126 at the epoch's end when the random
-        exceeds ~0.998. A trace that keeps its value exactly cannot be had there (tau 0 reads 0)."""
+        spike trace (one random r per epoch): each step takes one off v while r > 1 - v/65536
+        (~0.998 for v = 127), so a written value mostly reads as written, now and then less. A
+        trace that keeps its value exactly cannot be had there (tau 0 reads 0)."""
         levels = np.arange(self._tmax + 1, dtype=np.float64)
         scaled = math.exp(-1.0 / WRITTEN_TAU) * levels
         f = (np.floor(scaled) + (r_decay < np.remainder(scaled, 1.0))).astype(np.int64)

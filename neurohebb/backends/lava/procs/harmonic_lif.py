@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurohebb.backends.lava import compat
+from neurohebb.errors import ConfigError
 
 compat.install()
 
@@ -54,7 +55,7 @@ class HarmonicLIF(LearningLIF):
                  write_offset: int = 0, theta_plus: int = 0, theta_decay_shift: int = 10,
                  harmonic_floor: int = 0, trace: int = 3, du: int = 4095, dv: int = 0, **kwargs) -> None:
         if trace not in (1, 2, 3) or not 0 <= harmonic_floor <= TRACE_MAX or reset_interval < 1:
-            raise ValueError(f"HarmonicLIF needs trace in 1..3, harmonic_floor in 0..{TRACE_MAX}, "
+            raise ConfigError(f"HarmonicLIF needs trace in 1..3, harmonic_floor in 0..{TRACE_MAX}, "
                              f"reset_interval >= 1; got {trace}, {harmonic_floor}, {reset_interval}")
         super().__init__(shape=shape, vth=vth, du=du, dv=dv, reset_interval=reset_interval,
                          reset_offset=reset_offset, write_offset=write_offset, theta_plus=theta_plus,

@@ -22,7 +22,11 @@ at the end of each sample window, before the learning epoch that ends there:
 - ``harmonic``: a learning rate that falls as 1/n with the number n of samples the neuron has
   fired in, ``max(round(trace_max / (n + 1)), floor)`` in a window where it fired, 0 where it did
   not (a per-neuron counter: the running-mean rate of online k-means, MacQueen 1967).
-The adaptive threshold (homeostasis) is the neuron program's other addition to the LIF.
+The rule reads a written value as Lava's `LearningDense` with a `Loihi3FLearningRule` does: the
+value sent at the learning step, decayed over the epoch as a trace of tau 2**16 - 1 (stochastic
+rounding: now and then one less). The adaptive threshold (homeostasis) is the neuron program's
+other addition to the LIF; it changes between samples only. `backends.lava.procs.harmonic_lif`
+is this neuron program in Lava, held to this engine by `tests/test_onchip_lava_neuron.py`.
 
 This is the same arithmetic as `backends.lava.sop.SopEngine` (which is held bit for bit to Lava's
 `LearningDense`) and `backends.lava.emulate` (held spike for spike to Lava's LIF circuit), written
@@ -53,6 +57,7 @@ ACT_SHIFT = 6  # Loihi aligns synaptic input and threshold 6 bits up (24-bit sta
 UV_LIMIT = 2**23
 X_TRACES = ("x1", "x2")
 Y_TRACES = ("y1", "y2", "y3")
+WRITTEN_TAU = 2**16 - 1  # Lava's Loihi3FLearningRule: the decay of neuron-written post traces
 
 
 @dataclass(frozen=True)
@@ -197,8 +202,7 @@ class ChipLearningLoop:
         self._te_tensor = torch.tensor(self.t_epoch, device=dev)
         c = circuit
         self._inh = -(c.inh_weight << c.inh_exp) if c.inh_exp >= 0 else -(c.inh_weight >> -c.inh_exp)
-        self._ident = torch.arange(tmax + 1, device=dev)
-        self._ident_p = self._ident.expand(self.t_epoch + 1, -1)  # a written trace does not decay
+        self._ident = torch.arange(tmax + 1, device=dev)  # a written trace's impulse: adds nothing
         ks = {p.decimate for p in self.rule.products if p.dependency == "u"}
         self._u_k = ks.pop() if ks else None
         # metrics
@@ -400,6 +404,21 @@ class ChipLearningLoop:
             g_rows.append(np.clip(levels + whole + (1 if r_imp < frac else 0), 0, self._tmax).astype(np.int64))
         return torch.from_numpy(np.stack(powers)).to(self.device), torch.from_numpy(np.stack(g_rows)).to(self.device)
 
+    def _written_decay(self, r_decay: float) -> torch.Tensor:
+        """P[s, v] for neuron-written traces: Lava's `Loihi3FLearningRule` gives every post trace
+        tau = 2**16 - 1, so `LearningDense` decays the value received at the learning step like a
+        spike trace (one random r per epoch): each step takes one off v while r > 1 - v/65536
+        (~0.998 for v = 127), so a written value mostly reads as written, now and then less. A
+        trace that keeps its value exactly cannot be had there (tau 0 reads 0)."""
+        levels = np.arange(self._tmax + 1, dtype=np.float64)
+        scaled = math.exp(-1.0 / WRITTEN_TAU) * levels
+        f = (np.floor(scaled) + (r_decay < np.remainder(scaled, 1.0))).astype(np.int64)
+        rows = np.empty((self.t_epoch + 1, len(levels)), dtype=np.int64)
+        rows[0] = np.arange(len(levels))
+        for s in range(self.t_epoch):
+            rows[s + 1] = f[rows[s]]
+        return torch.from_numpy(rows).to(self.device)
+
     @staticmethod
     def _trace_at(p: torch.Tensor, g: torch.Tensor, start: torch.Tensor, times: torch.Tensor, t_q: torch.Tensor) -> torch.Tensor:
         """Value at epoch step ``t_q`` of traces starting at ``start`` [N] with their spike at
@@ -425,10 +444,12 @@ class ChipLearningLoop:
             for n, j in enumerate(self._x_used):
                 xh[X_TRACES[j]] = (p[n], g[n], self.x[j].clone())
                 self.x[j] = self._trace_at(p[n], g[n], self.x[j], self.tx, end)
-        for j in self._y_used:
-            if j in self._written_now:  # written by the neuron: its value, whatever the epoch step
-                yh[Y_TRACES[j]] = (self._ident_p, self._ident, self._written_now[j])
-                self.y[j] = self._written_now[j]
+        written = [j for j in self._y_used if j in self._written_now]
+        if written:  # the neuron's value, decayed from the learning step as Lava's 3F traces decay
+            p = self._written_decay(float(self._streams.get("yd", idx)))
+            for j in written:
+                yh[Y_TRACES[j]] = (p, self._ident, self._written_now[j])
+                self.y[j] = p[te][self._written_now[j]]  # the value u products read
         spiking = [j for j in self._y_used if j not in self._written_now]
         if spiking:
             p, g = self._tables(Y_TRACES, spiking, float(self._streams.get("yd", idx)), int(self._streams.get("yi", idx)))

@@ -42,12 +42,15 @@ def total_steps(num_samples: int, net: LavaNetwork) -> int:
 
 
 def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_offset: int = 0,
-          raster_sample: int = -1, learning_rule=None, record_steps: int = 0) -> CircuitProcesses:
+          raster_sample: int = -1, learning_rule=None, record_steps: int = 0, wta_neuron=None) -> CircuitProcesses:
     """Create and connect the processes for ``images``; nothing runs yet.
 
     ``learning_rule`` (a Lava `Loihi2FLearningRule`) makes the feed-forward synapses a
     `LearningDense` that receives the WTA spikes as back-propagated action potentials;
     ``record_steps`` > 0 adds ring buffers recording the synapses' pre and post spikes.
+    ``wta_neuron`` replaces `LIFReset` for the WTA: a callable taking LIFReset's keyword
+    arguments (e.g. a partial of `procs.harmonic_lif.HarmonicLIF`). With a `Loihi3FLearningRule`
+    its ``s_out_bap`` and ``s_out_y1..3`` feed the synapses' spike times and post traces.
     """
     if tag not in TAGS:
         raise ConfigError(f"--tag {tag!r} is unknown; choose one of: {', '.join(TAGS)}")
@@ -83,8 +86,12 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         syn = L.Dense(**net.ff.dense_kwargs(), name="synapses")
     else:
         syn = L.Dense(weights=net.ff_float, name="synapses")
-    wta = L.LIFReset(shape=(k,), du=4095 if fixed else 1.0, dv=0, vth=net.vth, reset_interval=window,
-                     reset_offset=(1 + lead) % window, name="wta")
+    three_factor = isinstance(learning_rule, L.Loihi3FLearningRule)
+    if three_factor and wta_neuron is None:
+        raise ConfigError("a Loihi3FLearningRule reads post traces the WTA neuron writes; pass wta_neuron "
+                          "(e.g. procs.harmonic_lif.HarmonicLIF)")
+    wta = (wta_neuron or L.LIFReset)(shape=(k,), du=4095 if fixed else 1.0, dv=0, vth=net.vth,
+                                     reset_interval=window, reset_offset=(1 + lead) % window, name="wta")
     # the interneuron fires in every step in which any WTA neuron fired (threshold 0, no memory)
     ones = np.ones((1, k), dtype=np.int32)
     to_inter = (L.Dense(weights=ones, num_weight_bits=8, sign_mode=sign_mode("excitatory"), name="to_interneuron")
@@ -106,7 +113,11 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
     inh.a_out.connect(wta.a_in)
     wta.s_out.connect(counter.s_in)
     inter.s_out.connect(inter_counter.s_in)
-    if learning_rule is not None:
+    if three_factor:
+        wta.s_out_bap.connect(syn.s_in_bap)
+        for i in (1, 2, 3):
+            getattr(wta, f"s_out_y{i}").connect(getattr(syn, f"s_in_y{i}"))
+    elif learning_rule is not None:
         wta.s_out.connect(syn.s_in_bap)
 
     reader, junk = None, 0

@@ -38,6 +38,7 @@ def require_lava() -> SimpleNamespace:
             RunSteps=imp("lava.magma.core.run_conditions").RunSteps,
             SignMode=imp("lava.utils.weightutils").SignMode,
             Loihi2FLearningRule=imp("lava.magma.core.learning.learning_rule").Loihi2FLearningRule,
+            Loihi3FLearningRule=imp("lava.magma.core.learning.learning_rule").Loihi3FLearningRule,
             version=_lava_version(),
         )
     except BackendUnavailable:

@@ -48,6 +48,8 @@ class OnChipRule:
     t_epoch: int = 1
     rng_seed: int = 0
     chip: str = "loihi2"  # chip name or chip file whose learning engine limits apply
+    # the WTA neuron writes y1..y3 (Lava's Loihi3FLearningRule; the y trace settings must stay off)
+    neuron_traces: bool = False
 
     def __post_init__(self) -> None:
         model = self.model
@@ -55,6 +57,8 @@ class OnChipRule:
         model.check_t_epoch(self.t_epoch)  # e.g. t_epoch 64 on Loihi 2 (at most 63)
         for name in ("x1", "x2", "y1", "y2", "y3"):
             model.check_trace(name, getattr(self.traces, f"{name}_impulse"), getattr(self.traces, f"{name}_tau"))
+        if self.neuron_traces and any(getattr(self.traces, f"y{i}_impulse") for i in (1, 2, 3)):
+            raise ConfigError("with neuron-written post traces the neuron sets y1..y3; leave their impulses at 0")
 
     @property
     def model(self) -> LearningEngineModel:
@@ -63,6 +67,9 @@ class OnChipRule:
     def lava_rule(self):
         L = require_lava()
         t = self.traces
+        if self.neuron_traces:
+            return L.Loihi3FLearningRule(dw=self.dw, x1_impulse=t.x1_impulse, x1_tau=t.x1_tau, x2_impulse=t.x2_impulse,
+                                         x2_tau=t.x2_tau, t_epoch=self.t_epoch, rng_seed=self.rng_seed)
         return L.Loihi2FLearningRule(
             dw=self.dw, x1_impulse=t.x1_impulse, x1_tau=t.x1_tau, x2_impulse=t.x2_impulse, x2_tau=t.x2_tau,
             y1_impulse=t.y1_impulse, y1_tau=t.y1_tau, y2_impulse=t.y2_impulse, y2_tau=t.y2_tau,
@@ -70,6 +77,9 @@ class OnChipRule:
         )
 
     def engine(self, weights: np.ndarray) -> SopEngine:
+        if self.neuron_traces:
+            raise ConfigError("the spike replay has no neuron program; compare neuron-written traces with "
+                              "neurohebb.onchip.engine.ChipLearningLoop")
         return SopEngine(self.dw, weights, self.traces, self.t_epoch, self.rng_seed, self.model)
 
 
@@ -96,14 +106,21 @@ class LearningRun:
     weights: np.ndarray | None = None  # record=True: [samples, K, I] Lava's weights after every sample
     pre: np.ndarray | None = None  # record=True: [T, I] bool spikes the LearningDense received
     post: np.ndarray | None = None  # record=True: [T, K] bool WTA spikes (back-propagated)
+    wta_state: dict[str, np.ndarray] = field(default_factory=dict)  # WTA Vars read after the run
 
 
 def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = OnChipRule(),
                       sample_offset: int = 0, record: bool = False,
-                      on_sample: Callable[[int, int], None] | None = None) -> LearningRun:
+                      on_sample: Callable[[int, int], None] | None = None, wta_neuron=None,
+                      wta_vars: tuple[str, ...] = ()) -> LearningRun:
     """Present ``images`` one window each to the WTA circuit with plastic synapses (a
     `LearningDense`) and replay every window's pre and post spikes through the integer engine
-    as it goes, comparing the weights after each sample. ``on_sample(i, n)`` reports progress."""
+    as it goes, comparing the weights after each sample. ``on_sample(i, n)`` reports progress.
+
+    ``wta_neuron`` replaces the WTA's `LIFReset` (see `circuit.build`), e.g. the neuron program of
+    `procs.harmonic_lif`; ``wta_vars`` names its Vars to read once the run ends. A spike replay
+    cannot run a neuron program, so rules with neuron-written traces are not replayed (compare
+    them with `neurohebb.onchip.engine`, which runs the whole loop, from ``record=True``)."""
     images = np.asarray(images)
     if len(images) < 1:
         raise ConfigError("on-chip learning needs at least one image")
@@ -112,9 +129,10 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
     steps_total = circuit.total_steps(len(images), net)
     ring = c.window + c.lead + 1  # the longest run between two reads (the first window)
     initial = net.ff.weights.copy()
-    engine = rule.engine(initial)
+    engine = None if rule.neuron_traces else rule.engine(initial)
     lava_seconds = 0.0
-    procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring)
+    procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring,
+                          wta_neuron=wta_neuron)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     trajectory, pres, posts = [], [], []
     worst, same, spikes, done = 0, 0, 0, 0
@@ -131,9 +149,10 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
             lava_w = np.asarray(procs.synapses.weights.get()).astype(np.int64)
             lava_seconds += time.perf_counter() - t1
             done += todo
-            for t in range(todo):
-                engine.step(pre[t], post[t])
-            diff = int(np.abs(engine.weights.astype(np.int64) - lava_w).max(initial=0))
+            if engine is not None:
+                for t in range(todo):
+                    engine.step(pre[t], post[t])
+            diff = int(np.abs(engine.weights.astype(np.int64) - lava_w).max(initial=0)) if engine is not None else -1
             worst, same, spikes = max(worst, diff), same + (diff == 0), spikes + int(post.sum())
             if record:
                 trajectory.append(lava_w)
@@ -141,14 +160,16 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
                 posts.append(post)
             if on_sample is not None:
                 on_sample(i + 1, len(images))
+        state = {name: np.asarray(getattr(procs.wta, name).get()).astype(np.int64) for name in wta_vars}
     finally:
         procs.generator.stop()
     if done != steps_total:  # the windows must tile the run exactly, or the comparison is misaligned
         raise RuntimeError(f"on-chip learning ran {done} steps, expected {steps_total}")
-    return LearningRun(initial, lava_w, engine.weights.astype(np.int64), worst, same, len(images), done, spikes,
+    engine_final = engine.weights.astype(np.int64) if engine is not None else lava_w
+    return LearningRun(initial, lava_w, engine_final, worst, same, len(images), done, spikes,
                        c.window, c.lead + 1, lava_seconds,
                        np.stack(trajectory) if record else None,
-                       np.concatenate(pres) if record else None, np.concatenate(posts) if record else None)
+                       np.concatenate(pres) if record else None, np.concatenate(posts) if record else None, state)
 
 
 def compare(run: LearningRun, rule: OnChipRule) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -230,17 +230,20 @@ def train(
     overwrite: bool = False,
     dataset=None,
     step: PlasticityStep | None = None,
+    control: bool = False,
 ) -> tuple[HebbNetwork, dict[str, Any]]:
     """Train a network end to end and, if `out_dir` is given, write a complete run directory.
 
-    The run directory is staged and only appears when everything succeeded.
+    The run directory is staged and only appears when everything succeeded. ``control``: also
+    measure the same network untrained (see `control_metrics`), so the run states what learning
+    gained.
     """
     if out_dir is not None:
         with StagedRunDir(out_dir, overwrite=overwrite, kind="train") as staging:
-            net, metrics = train_pipeline(config, progress, dataset, step)
+            net, metrics = train_pipeline(config, progress, dataset, step, control)
             write_run(staging, config, net, metrics)
         return net, metrics
-    return train_pipeline(config, progress, dataset, step)
+    return train_pipeline(config, progress, dataset, step, control)
 
 
 def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
@@ -259,12 +262,41 @@ def train_pipeline(
     progress: bool = True,
     dataset=None,
     step: PlasticityStep | None = None,
+    control: bool = False,
 ) -> tuple[HebbNetwork, dict[str, Any]]:
     """The whole pipeline: data, Hebbian phase with the run's plasticity step (`step`, by default
-    the one `config.precision` names), features, readout, evaluation."""
+    the one `config.precision` names), features, readout, evaluation; with ``control``, then the
+    untrained control on the same data."""
     t0 = time.perf_counter()
-    device = resolve_device(config.device)
     dataset = dataset if dataset is not None else load_data_for(config)
+    net, metrics = _pipeline_on(config, progress, dataset, step, t0)
+    if control:
+        metrics.update(control_metrics(config, dataset, progress, metrics["test_accuracy"]))
+    return net, metrics
+
+
+def control_metrics(config: RunConfig, dataset, progress: bool, trained_accuracy: float) -> dict[str, Any]:
+    """The run's learning control: the same network, seed, data and readout with the Hebbian phase
+    skipped (``hebbian.epochs = 0``), so its layers keep their initial weights (for on-chip
+    learning, the chip's quantised initial weights). Same code path and seeds as a separate
+    ``--set hebbian.epochs=0`` run, hence the same accuracy; the difference is what learning gained.
+    Why in the run: on large layers random features are already strong, and a trained accuracy
+    reported without its control cannot say whether the rule learned."""
+    t0 = time.perf_counter()
+    untrained = replace(config, hebbian=replace(config.hebbian, epochs=0))
+    _, m = _pipeline_on(untrained, progress, dataset, None, t0)
+    return {
+        "random_weights_test_accuracy": m["test_accuracy"],
+        "learning_gain": round(trained_accuracy - m["test_accuracy"], 4),
+        "control": {"what": "the same network untrained (hebbian.epochs = 0: initial weights, same seed, data and readout)",
+                    "test_accuracy": m["test_accuracy"], "train_accuracy_last_epoch": m["train_accuracy_last_epoch"],
+                    "seconds": round(time.perf_counter() - t0, 3)},
+    }
+
+
+def _pipeline_on(config: RunConfig, progress: bool, dataset, step: PlasticityStep | None, t0: float) -> tuple[HebbNetwork, dict[str, Any]]:
+    """One training run on loaded data (`t0`: when loading started, for data_seconds)."""
+    device = resolve_device(config.device)
     from .streaming import needs_streaming, streaming_pipeline
 
     if needs_streaming(config, dataset):  # unlabelled/streamed Hebbian data or an augmented readout

@@ -52,6 +52,17 @@ def test_hebbian_features_beat_random_features_on_digits():
     assert hebb["test_accuracy"] > rand["test_accuracy"]
 
 
+@pytest.mark.parametrize("extra", [[], ['precision.policy="weight=m8:stochastic"']], ids=["float32", "fake-quant"])
+def test_the_in_run_control_is_the_untrained_run(extra):
+    """train(..., control=True) measures the same network with the Hebbian phase skipped: the same
+    accuracy as a separate hebbian.epochs=0 run, and the gain is the difference."""
+    _, trained = train(digits_config(*extra), progress=False, control=True)
+    _, untrained = train(digits_config(*extra, "hebbian.epochs=0"), progress=False)
+    assert trained["random_weights_test_accuracy"] == untrained["test_accuracy"]
+    assert trained["learning_gain"] == round(trained["test_accuracy"] - untrained["test_accuracy"], 4)
+    assert trained["control"]["seconds"] > 0 and "hebbian.epochs = 0" in trained["control"]["what"]
+
+
 def test_greedy_mode_trains_every_layer():
     net, metrics = train(digits_config('hebbian.mode="greedy"'), progress=False)
     init = HebbNetwork(net.config, generator=torch.Generator().manual_seed(0))

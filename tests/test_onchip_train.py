@@ -59,9 +59,13 @@ def test_train_on_chip_writes_an_ordinary_run_that_eval_reads(tmp_path):
     out = tmp_path / "run"
     common = ["--preset", "mnist-wta100", "--set", "data.dataset=digits", "--set", "layers.0.out_channels=20",
               "--set", "readout.epochs=2", "--set", "onchip.calibration=200", "--set", "onchip.steps=8", "--no-progress"]
-    r = _cli("train", *common, "--on-chip", "loihi2", "--rule", "instar-epoch", "--out", str(out), cwd=tmp_path)
+    r = _cli("train", *common, "--on-chip", "loihi2", "--rule", "instar-epoch", "--control", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
+    # --control: the untrained network's accuracy and the gain, in metrics.json and on stdout
+    control = metrics["random_weights_test_accuracy"]
+    assert metrics["control"]["test_accuracy"] == control and 0 <= control <= 100
+    assert metrics["learning_gain"] == round(metrics["test_accuracy"] - control, 4) and '"learning_gain"' in r.stdout
     d = metrics["diagnostics"][0]
     assert metrics["mode"] == "chip:loihi2" and d["rule_name"] == "instar-epoch"
     assert d["samples"] == metrics["n_train"] and d["wta_spikes_per_sample"] > 0 and d["synaptic_updates_per_sample"] > 0
@@ -106,7 +110,10 @@ def test_the_default_chip_rule_learns_beyond_its_untrained_control():
     base = ["onchip.chip=loihi2", "data.dataset=digits", "layers.0.out_channels=20",
             "readout.epochs=20", "onchip.calibration=300"]
     control = engine.train(resolve_config("mnist-wta100", overrides=base + ["hebbian.epochs=0"]), progress=False)[1]
-    trained = engine.train(resolve_config("mnist-wta100", overrides=base), progress=False)[1]
+    trained = engine.train(resolve_config("mnist-wta100", overrides=base), progress=False, control=True)[1]
     d = trained["diagnostics"][0]
     assert d["rule_name"] == "harmonic-homeostasis" and d["active_neurons"] >= 15
     assert trained["test_accuracy"] > control["test_accuracy"] + 10, (control["test_accuracy"], trained["test_accuracy"])
+    # the in-run control (train(..., control=True)) is that separate untrained run, to the bit
+    assert trained["random_weights_test_accuracy"] == control["test_accuracy"]
+    assert trained["learning_gain"] == round(trained["test_accuracy"] - control["test_accuracy"], 4)

@@ -16,6 +16,9 @@ def register(subparsers) -> None:
                         "e.g. loihi2 or loihi; the same as [onchip] chip = ... in --config")
     p.add_argument("--rule", metavar="NAME|RULE", help="with --on-chip: a variant of neurohebb/onchip/rules.toml "
                    "(default: the preset's [onchip] rule, else harmonic-homeostasis) or a rule string such as '2^-2 * x1 * y0 - 2^-5 * w * y0'")
+    p.add_argument("--control", action="store_true",
+                   help="also train the readout on the same network untrained (its initial weights) and record that accuracy "
+                        "and the learning gain in metrics.json (costs a second features + readout pass)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default runs/<preset>-s<seed>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR once the new run has finished")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_fits_in_memory(config)  # before the data is loaded
     out = args.out or default_run_dir(config.preset, config.seed)
-    _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite)
-    print_metrics(metrics)
+    _, metrics = train(config, out, progress=not args.no_progress, overwrite=args.overwrite, control=args.control)
+    print_metrics(metrics, keys=("test_accuracy", "random_weights_test_accuracy", "learning_gain", "unsup_seconds",
+                                 "readout_seconds", "total_seconds", "device"))
     print(f"run written to {out}")
     return 0

@@ -195,6 +195,9 @@ class PrecisionConfig:
         return self.policy == "float32"
 
 
+INHIBITION_PATHS = ("lateral", "interneuron")
+
+
 @dataclass
 class OnChipConfig:
     """On-chip learning: train the plastic layer with a chip's own learning engine
@@ -204,7 +207,9 @@ class OnChipConfig:
     settings) or is a rule string itself (then `traces` gives its traces, e.g. "x1=16:8,y1=20:12").
     The circuit: `steps` input steps + `gap` silent steps per sample, a threshold calibrated so the
     winner fires ~`spikes_target` times on the median calibration image, inhibition `inhibition`
-    thresholds per spike. Validated against the chip file when the run starts.
+    thresholds per spike, delivered by `inhibition_path`: "lateral" (inhibitory synapses among the
+    WTA neurons, one step after a spike; K x K synapses) or "interneuron" (one inhibitory neuron,
+    two steps; K + K synapses). Validated against the chip file when the run starts.
     """
 
     chip: str = ""
@@ -215,6 +220,7 @@ class OnChipConfig:
     spikes_target: float = 4.0
     inhibition: float = 1.0
     calibration: int = 1000  # first training images (of the first batches seen) that set the threshold
+    inhibition_path: str = "lateral"
 
     def validate(self) -> None:
         if not self.chip:
@@ -225,6 +231,8 @@ class OnChipConfig:
             raise ConfigError(f"onchip.spikes_target must be in (0, steps={self.steps}], got {self.spikes_target}")
         if not 0 <= self.inhibition <= 64:
             raise ConfigError(f"onchip.inhibition must be in [0, 64] thresholds per spike, got {self.inhibition}")
+        if self.inhibition_path not in INHIBITION_PATHS:
+            raise ConfigError(f"onchip.inhibition_path must be one of {', '.join(INHIBITION_PATHS)}, got {self.inhibition_path!r}")
         if not self.rule.strip():
             raise ConfigError("onchip.rule is empty; give a rule name from neurohebb/onchip/rules.toml or a rule string")
         from .onchip.model import load_engine_model

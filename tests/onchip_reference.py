@@ -11,8 +11,9 @@ from neurohebb.backends.lava.sop import SopEngine
 ACT, UV = 6, 2**23
 
 
-def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh_weight, inh_exp, weight_exp):
-    """Weights after every sample window and WTA spike counts per window, global step by step."""
+def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh_weight, inh_exp, weight_exp, lateral=False):
+    """Weights after every sample window and WTA spike counts per window, global step by step.
+    ``lateral``: the inhibition is a K x K Dense from the WTA back onto itself (no interneuron)."""
     window = steps + gap
     n = len(images)
     trains = encode(np.asarray(images).reshape(n, -1), steps, "rate")
@@ -23,6 +24,7 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
     inh_buff = 0  # inhibition delivered at t
     v = np.zeros(k, dtype=np.int64)
     inter_spiked_prev = False
+    lat_buff = 0  # lateral Dense output computed at t - 1, delivered at t
     weights, counts = [], np.zeros((n, k), dtype=np.int64)
     inh_value = -(inh_weight << inh_exp)
     for t in range(1, n * window + 1):
@@ -34,6 +36,8 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
         a_buff = acc << weight_exp if weight_exp > 0 else acc >> -weight_exp
         # interneuron path: inh Dense sends what it got from the interneuron at t - 1
         inh_out = inh_value if inter_spiked_prev else 0
+        if lateral:  # the lateral Dense sends what the WTA spiked at t - 1, every spike weighted
+            inh_out = lat_buff
         # WTA LIFReset (reset at t % window == 2)
         if t % window == 2 % window:
             v[:] = 0
@@ -47,6 +51,7 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
         inter_spiked = inter_buff > 0
         inter_buff = int(post.sum())
         inter_spiked_prev = inter_spiked
+        lat_buff = inh_value * int(post.sum())
         # window of the WTA step: sample (t - 2) // window
         w_n = (t - 2) // window
         if 0 <= w_n < n:

@@ -36,20 +36,27 @@ def test_rate_code_matches_the_lava_encoder():
     np.testing.assert_array_equal(ours, encode(imgs, 9, "rate"))
 
 
-@pytest.mark.parametrize("rule, t_epoch, steps", [
-    ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8),  # one epoch per sample window
-    ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8),  # learning every step: weights change mid-sample
-    ("2^-3 * x1 * y0 - 2^-5 * w * y0 + 3*2^-4 * y1 * x0 - 2^-6 * x1 * y1 * x0", 3, 7),  # x0 products, odd epochs
-    ("2^-3 * u0 * x1 * y1 - 2^-6 * u0 * y1 * w", None, 8),  # end-of-epoch rule on spike-count traces
-    ("2^-3 * u1 * x1 * y1 - 2^-6 * u1 * y1 * w + 2^-4 * x1 * y0", 5, 8),  # u1: every second epoch
+@pytest.mark.parametrize("rule, t_epoch, steps, lateral", [
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8, False),  # one epoch per sample window
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8, False),  # learning every step: weights change mid-sample
+    ("2^-3 * x1 * y0 - 2^-5 * w * y0 + 3*2^-4 * y1 * x0 - 2^-6 * x1 * y1 * x0", 3, 7, False),  # x0 products, odd epochs
+    ("2^-3 * u0 * x1 * y1 - 2^-6 * u0 * y1 * w", None, 8, False),  # end-of-epoch rule on spike-count traces
+    ("2^-3 * u1 * x1 * y1 - 2^-6 * u1 * y1 * w + 2^-4 * x1 * y0", 5, 8, False),  # u1: every second epoch
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8, True),  # lateral inhibition (the NumPy WTA loop)
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8, True),  # lateral inhibition (the torch loop)
 ])
-def test_engine_matches_the_step_by_step_reference(rule, t_epoch, steps):
+def test_engine_matches_the_step_by_step_reference(rule, t_epoch, steps, lateral):
     rng = np.random.default_rng(1)
     imgs = _images(12)
     w0 = rng.integers(-60, 120, size=(16, imgs.shape[1])) * 2
-    c = Circuit(steps=steps, gap=2, vth=3000, inh_weight=200, inh_exp=4, weight_exp=0)
+    # lateral: a weaker inhibition per spike, so that several spikes in a step inhibit more than one
+    c = Circuit(steps=steps, gap=2, vth=3000, inh_weight=200 if not lateral else 60, inh_exp=4, weight_exp=0, lateral=lateral)
     te = t_epoch or c.window
-    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp)
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp,
+                                       lateral=lateral)
+    if lateral:  # the paths differ here: the interneuron's reference spikes otherwise
+        other, _ = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp)
+        assert not np.array_equal(other, ref_w)
     loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, t_epoch, rng_seed=3)
     out = loop.run(torch.from_numpy(imgs), record=True)
     assert ref_counts.sum() > 20 and np.abs(ref_w[-1] - w0).sum() > 100  # the loop did spike and learn
@@ -129,3 +136,19 @@ def test_harmonic_write_is_a_running_mean_rate_of_the_neurons_that_fired():
     with pytest.raises(ConfigError, match="neither a drive scale"):
         ChipLearningLoop(load_engine_model("loihi2"), "2^-6 * u0 * y3 * x1", TRACES, torch.from_numpy(w0), c,
                          written={"y3": ("harmonic", 500)})
+
+
+def test_lateral_inhibition_lands_a_step_earlier_and_counts_every_spike():
+    """Closed form on the WTA loop alone (threshold 100, drive per step 30/30/22, inhibition 5 per
+    spike): neurons 0 and 1 cross at step 3. Through the interneuron the inhibition lands at step 5,
+    so neuron 2 (v = 110 at step 4) fires at step 4 too; laterally the two spikes subtract 10 at
+    step 4 (v = 100, not above threshold) and it fires only at step 5 -- one spike's worth (5)
+    would have left v = 105 and let it fire at step 4."""
+    from neurohebb.onchip.engine import _wta_numpy
+
+    drive = np.tile(np.array([30, 30, 22], dtype=np.int64), (6, 1))
+    vth = np.full(3, 100, dtype=np.int64)
+    inter = _wta_numpy(drive, 6, 6, -5, vth, False)
+    lateral = _wta_numpy(drive, 6, 6, -5, vth, False, lateral=True, peak=30)
+    assert inter[3].tolist() == [True, True, False] and inter[4].tolist() == [False, False, True]
+    assert lateral[3].tolist() == [True, True, False] and not lateral[4].any() and lateral[5].tolist() == [False, False, True]

@@ -46,7 +46,8 @@ def to_chip_weights(w: torch.Tensor, model: LearningEngineModel, num_weight_bits
 
 
 def calibrate(w_int: torch.Tensor, pixels: torch.Tensor, model: LearningEngineModel, steps: int, gap: int,
-              spikes_target: float, inhibition: float, theta_plus: float = 0.0, theta_decay_shift: int = 10) -> Circuit:
+              spikes_target: float, inhibition: float, theta_plus: float = 0.0, theta_decay_shift: int = 10,
+              lateral: bool = False) -> Circuit:
     """The circuit for stored weights ``w_int`` [K, I] and calibration images (uint8 [N, I])."""
     counts = ((2 * steps * pixels.to(torch.int64) + 255) // 510).to(torch.float64)  # rate-code spikes per pixel
     drive = counts @ w_int.to(torch.float64).T  # [N, K] over the sample
@@ -68,4 +69,5 @@ def calibrate(w_int: torch.Tensor, pixels: torch.Tensor, model: LearningEngineMo
     inh_total = inhibition * vth
     inh_exp = 0 if inh_total <= INH_MAX else math.ceil(math.log2(inh_total / INH_MAX))
     return Circuit(steps=steps, gap=gap, vth=vth, inh_weight=int(round(inh_total / 2**inh_exp)), inh_exp=inh_exp,
-                   weight_exp=weight_exp, theta_plus=int(round(theta_plus * vth)), theta_decay_shift=theta_decay_shift)
+                   weight_exp=weight_exp, theta_plus=int(round(theta_plus * vth)), theta_decay_shift=theta_decay_shift,
+                   lateral=lateral)

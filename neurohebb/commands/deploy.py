@@ -69,6 +69,9 @@ def register(subparsers) -> None:
     learn.add_argument("--test-subset", type=int, default=None, metavar="N",
                        help="test images the learned and the initial layer are evaluated on (default: the run's, else all)")
     learn.add_argument("--no-eval", action="store_true", help="only compare Lava with the integer engine; skip the accuracy")
+    learn.add_argument("--inhibition-path", default=None, metavar="PATH",
+                       help="WTA inhibition: lateral (K x K WTA-to-WTA synapses, one step) or interneuron (two steps); "
+                            "default: the run's onchip.inhibition_path if it trained on chip, else interneuron")
     learn.set_defaults(func=run_learning)
     p.set_defaults(func=lambda args: _missing_target(p))
 
@@ -158,7 +161,7 @@ def run_inference(args: argparse.Namespace) -> int:
 
 
 def run_learning(args: argparse.Namespace) -> int:
-    from ..backends.lava.learning import learn_run
+    from ..backends.lava.learning import learn_run, resolve_inhibition_path
     from ..errors import ConfigError
 
     _check_common(args)
@@ -166,14 +169,17 @@ def run_learning(args: argparse.Namespace) -> int:
     if args.t_epoch < 1 or (epoch_max is not None and args.t_epoch > epoch_max):
         raise ConfigError(f"--t-epoch {args.t_epoch} is outside Loihi 2's learning epochs of 1 to {epoch_max} steps "
                           "(hardware/loihi2.toml: learning_epoch_steps_max); choose one in that range")
+    if args.inhibition_path is not None:
+        resolve_inhibition_path(args.inhibition_path)  # a bad value fails before the run loads
     out = Path(args.out) if args.out else Path(args.run_dir) / "deploy-lava-learn"
     result = learn_run(
         args.run_dir, samples=args.samples, steps=args.steps, coding=args.coding, rule=args.rule,
         traces=args.traces, t_epoch=args.t_epoch, num_weight_bits=weight_bits_for(args.run_dir, args.weight_bits),
         data_dir=args.data_dir, seed=args.seed, out_dir=out, evaluate=not args.no_eval,
         readout_subset=args.readout_subset, test_subset=args.test_subset, progress=not args.no_progress,
+        inhibition_path=args.inhibition_path,
     )
-    keys = ("identical", "max_abs_difference", "samples", "post_spikes", "synapses_changed", "lava_seconds",
+    keys = ("identical", "max_abs_difference", "samples", "post_spikes", "inhibition_path", "synapses_changed", "lava_seconds",
             "initial_weights", "initial_test_accuracy", "learned_test_accuracy", "learning_gain")
     print(json.dumps({k: result[k] for k in keys if k in result}, indent=2))
     print(f"results written to {out}")

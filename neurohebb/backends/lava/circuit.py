@@ -5,6 +5,12 @@ generator, optional TTFS relay, feed-forward synapses, WTA neurons, inhibitory i
 readout -- and its timing offsets must be identical to the NumPy twin's (`emulate`). Every
 offset below follows from one rule: a Dense process delivers at step t + 1 what it received at
 step t, and the WTA sees a sample's first input at step ``n * window + 1 + lead``.
+
+``lateral=True`` swaps the interneuron for a K x K inhibitory Dense from the WTA's spikes back
+onto its own input (every entry the inhibition, diagonal included): by the same rule a spike at
+t inhibits every WTA neuron at t + 1, and k spikes in a step inhibit k times, summed with the
+feed-forward current in the WTA's one input port (`neurohebb.onchip.engine.Circuit.lateral`).
+Learning runs use it; `deploy lava` and its NumPy twin keep the interneuron.
 """
 from __future__ import annotations
 
@@ -42,7 +48,8 @@ def total_steps(num_samples: int, net: LavaNetwork) -> int:
 
 
 def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_offset: int = 0,
-          raster_sample: int = -1, learning_rule=None, record_steps: int = 0, wta_neuron=None) -> CircuitProcesses:
+          raster_sample: int = -1, learning_rule=None, record_steps: int = 0, wta_neuron=None,
+          lateral: bool = False) -> CircuitProcesses:
     """Create and connect the processes for ``images``; nothing runs yet.
 
     ``learning_rule`` (a Lava `Loihi2FLearningRule`) makes the feed-forward synapses a
@@ -51,6 +58,8 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
     ``wta_neuron`` replaces `LIFReset` for the WTA: a callable taking LIFReset's keyword
     arguments (e.g. a partial of `procs.harmonic_lif.HarmonicLIF`). With a `Loihi3FLearningRule`
     its ``s_out_bap`` and ``s_out_y1..3`` feed the synapses' spike times and post traces.
+    ``lateral``: inhibition through K x K WTA-to-WTA synapses instead of the interneuron (module
+    docstring); the spiking WTA only, and then ``inter_counter`` is None.
     """
     if tag not in TAGS:
         raise ConfigError(f"--tag {tag!r} is unknown; choose one of: {', '.join(TAGS)}")
@@ -79,6 +88,8 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         source = relay.s_out
 
     if c.wta == "currents":
+        if lateral:
+            raise ConfigError("lateral inhibition needs the spiking WTA (wta mode spiking), not currents")
         return _build_currents(L, spike_io, net, gen, source, n, fixed)
     if learning_rule is not None:
         syn = L.LearningDense(**net.ff.dense_kwargs(), learning_rule=learning_rule, name="plastic_synapses")
@@ -92,27 +103,16 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
                           "(e.g. procs.harmonic_lif.HarmonicLIF)")
     wta = (wta_neuron or L.LIFReset)(shape=(k,), du=4095 if fixed else 1.0, dv=0, vth=net.vth,
                                      reset_interval=window, reset_offset=(1 + lead) % window, name="wta")
-    # the interneuron fires in every step in which any WTA neuron fired (threshold 0, no memory)
-    ones = np.ones((1, k), dtype=np.int32)
-    to_inter = (L.Dense(weights=ones, num_weight_bits=8, sign_mode=sign_mode("excitatory"), name="to_interneuron")
-                if fixed else L.Dense(weights=ones.astype(np.float64), name="to_interneuron"))
-    inter = L.LIFReset(shape=(1,), du=4095 if fixed else 1.0, dv=4095 if fixed else 1.0, vth=0,
-                       reset_interval=window, reset_offset=(2 + lead) % window, name="interneuron")
-    inh = (L.Dense(weights=net.inhibition_column(), num_weight_bits=8, weight_exp=net.inh_exp,
-                   sign_mode=sign_mode("inhibitory"), name="inhibition")
-           if fixed else L.Dense(weights=-np.full((k, 1), float(net.inhibition_value)), name="inhibition"))
     counter = spike_io.WindowSpikeCounter(shape=(k,), window=window, num_windows=n, offset=1 + lead,
                                           raster_window=raster_sample)
-    inter_counter = spike_io.WindowSpikeCounter(shape=(1,), window=window, num_windows=n, offset=2 + lead)
-
     source.connect(syn.s_in)
     syn.a_out.connect(wta.a_in)
-    wta.s_out.connect(to_inter.s_in)
-    to_inter.a_out.connect(inter.a_in)
-    inter.s_out.connect(inh.s_in)
-    inh.a_out.connect(wta.a_in)
     wta.s_out.connect(counter.s_in)
-    inter.s_out.connect(inter_counter.s_in)
+    inter_counter = None
+    if lateral:
+        _connect_lateral(L, net, wta, fixed)
+    else:
+        inter_counter = _connect_interneuron(L, spike_io, net, wta, n, fixed)
     if three_factor:
         wta.s_out_bap.connect(syn.s_in_bap)
         for i in (1, 2, 3):
@@ -140,6 +140,39 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         source.connect(pre_sink.a_in)
         wta.s_out.connect(post_sink.a_in)
     return CircuitProcesses(gen, syn, wta, counter, inter_counter, reader, junk, pre_sink, post_sink)
+
+
+def _connect_interneuron(L, spike_io, net: LavaNetwork, wta, n: int, fixed: bool):
+    """WTA -> interneuron -> WTA: any WTA spike at t, the interneuron at t + 1, inhibition at t + 2.
+    Returns the interneuron's spike counter."""
+    c = net.circuit
+    k, window, lead = net.num_neurons, c.window, c.lead
+    # the interneuron fires in every step in which any WTA neuron fired (threshold 0, no memory)
+    ones = np.ones((1, k), dtype=np.int32)
+    to_inter = (L.Dense(weights=ones, num_weight_bits=8, sign_mode=sign_mode("excitatory"), name="to_interneuron")
+                if fixed else L.Dense(weights=ones.astype(np.float64), name="to_interneuron"))
+    inter = L.LIFReset(shape=(1,), du=4095 if fixed else 1.0, dv=4095 if fixed else 1.0, vth=0,
+                       reset_interval=window, reset_offset=(2 + lead) % window, name="interneuron")
+    inh = (L.Dense(weights=net.inhibition_column(), num_weight_bits=8, weight_exp=net.inh_exp,
+                   sign_mode=sign_mode("inhibitory"), name="inhibition")
+           if fixed else L.Dense(weights=-np.full((k, 1), float(net.inhibition_value)), name="inhibition"))
+    inter_counter = spike_io.WindowSpikeCounter(shape=(1,), window=window, num_windows=n, offset=2 + lead)
+    wta.s_out.connect(to_inter.s_in)
+    to_inter.a_out.connect(inter.a_in)
+    inter.s_out.connect(inh.s_in)
+    inh.a_out.connect(wta.a_in)
+    inter.s_out.connect(inter_counter.s_in)
+    return inter_counter
+
+
+def _connect_lateral(L, net: LavaNetwork, wta, fixed: bool) -> None:
+    """WTA -> WTA: K x K inhibitory synapses (diagonal included); a spike at t inhibits at t + 1."""
+    k = net.num_neurons
+    lat = (L.Dense(weights=np.full((k, k), -int(net.inh_weight), dtype=np.int32), num_weight_bits=8,
+                   weight_exp=net.inh_exp, sign_mode=sign_mode("inhibitory"), name="lateral_inhibition")
+           if fixed else L.Dense(weights=-np.full((k, k), float(net.inhibition_value)), name="lateral_inhibition"))
+    wta.s_out.connect(lat.s_in)
+    lat.a_out.connect(wta.a_in)
 
 
 def _build_currents(L, spike_io, net: LavaNetwork, gen, source, n: int, fixed: bool) -> CircuitProcesses:

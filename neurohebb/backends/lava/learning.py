@@ -112,13 +112,15 @@ class LearningRun:
 def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = OnChipRule(),
                       sample_offset: int = 0, record: bool = False,
                       on_sample: Callable[[int, int], None] | None = None, wta_neuron=None,
-                      wta_vars: tuple[str, ...] = ()) -> LearningRun:
+                      wta_vars: tuple[str, ...] = (), lateral: bool = False) -> LearningRun:
     """Present ``images`` one window each to the WTA circuit with plastic synapses (a
     `LearningDense`) and replay every window's pre and post spikes through the integer engine
     as it goes, comparing the weights after each sample. ``on_sample(i, n)`` reports progress.
 
     ``wta_neuron`` replaces the WTA's `LIFReset` (see `circuit.build`), e.g. the neuron program of
-    `procs.harmonic_lif`; ``wta_vars`` names its Vars to read once the run ends. A spike replay
+    `procs.harmonic_lif`; ``wta_vars`` names its Vars to read once the run ends. ``lateral``
+    inhibits through K x K WTA-to-WTA synapses instead of the interneuron (`circuit.build`;
+    the engine's ``Circuit.lateral``); the replay needs only the spikes, so it is path-blind. A spike replay
     cannot run a neuron program, so rules with neuron-written traces are not replayed (compare
     them with `neurohebb.onchip.engine`, which runs the whole loop, from ``record=True``)."""
     images = np.asarray(images)
@@ -132,7 +134,7 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
     engine = None if rule.neuron_traces else rule.engine(initial)
     lava_seconds = 0.0
     procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring,
-                          wta_neuron=wta_neuron)
+                          wta_neuron=wta_neuron, lateral=lateral)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     trajectory, pres, posts = [], [], []
     worst, same, spikes, done = 0, 0, 0, 0
@@ -214,14 +216,18 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
               traces: str | TraceConfig | None = None, t_epoch: int = 1, num_weight_bits: int = 8,
               data_dir: str | None = None, seed: int = 0, calibration: int = 1000, out_dir=None, dataset=None,
               evaluate: bool = True, readout_subset: int | None = None, test_subset: int | None = None,
-              progress: bool = False) -> dict:
+              progress: bool = False, inhibition_path: str | None = None) -> dict:
     """On-chip learning from a run directory's layer on its first ``samples`` training images,
     then (``evaluate``) the learned layer's accuracy beside the weights it started from.
 
     Accuracy is measured as `train` measures it (`neurohebb.probe`): features of the run's network
     with the layer's weights replaced, a fresh readout with the run's `[readout]` settings on the
     first ``readout_subset`` training images (default: the run's data.train_subset, else all),
-    tested on the first ``test_subset`` test images (default: the run's, else all)."""
+    tested on the first ``test_subset`` test images (default: the run's, else all).
+
+    ``inhibition_path`` ("lateral" or "interneuron"): the WTA circuit's inhibition; by default
+    the run's ``onchip.inhibition_path`` when the run trained on chip, else the interneuron (the
+    circuit `deploy lava` maps), so a run is learned in Lava on the circuit it was trained on."""
     import torch
 
     from ...engine import load_run
@@ -237,6 +243,7 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     on_chip = OnChipRule(rule or DEFAULT_RULE, traces, t_epoch, seed)
     require_lava()
     config, net = load_run(run_dir)
+    path = resolve_inhibition_path(inhibition_path, config)
     # learning is driven by the WTA circuit's spikes, not by the layer's activation (which only
     # feeds the readout), so a Triangle layer learns on chip too: only the structure is checked
     check_supported(net, wta="currents")
@@ -259,11 +266,12 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
         from ...progress import tqdm
 
         bar = tqdm(total=samples, desc="lava-learn", unit="sample", mininterval=1.0)
-    run = run_lava_learning(lnet, images[:samples], on_chip, on_sample=(lambda i, n: bar.update(1)) if bar else None)
+    run = run_lava_learning(lnet, images[:samples], on_chip, on_sample=(lambda i, n: bar.update(1)) if bar else None,
+                            lateral=path == "lateral")
     if bar is not None:
         bar.close()
     result = compare(run, on_chip)
-    result.update(run_dir=str(run_dir), dataset=dataset.name, traces=traces.__dict__, t_epoch=t_epoch,
+    result.update(run_dir=str(run_dir), dataset=dataset.name, inhibition_path=path, traces=traces.__dict__, t_epoch=t_epoch,
                   rng_seed=seed, lava_version=require_lava().version, mapping=lnet.summary())
     # Lava stores mantissa << grid_shift; the float weight is mantissa * 2**exponent
     unit = 2.0 ** (lnet.ff.exponent - lnet.ff.grid_shift)
@@ -296,6 +304,18 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
                             initial=run.initial.astype(np.int16), unit=np.float64(unit))
         write_json_atomic(out / "learning.json", result)
     return result
+
+
+def resolve_inhibition_path(requested: str | None, config=None) -> str:
+    """The WTA's inhibition path: ``requested`` if given (checked), else the run's on-chip one."""
+    from ...config import INHIBITION_PATHS
+
+    if requested is None:
+        onchip = getattr(config, "onchip", None)
+        return onchip.inhibition_path if onchip is not None and onchip.enabled else "interneuron"
+    if requested not in INHIBITION_PATHS:
+        raise ConfigError(f"--inhibition-path {requested!r} is unknown; choose one of: {', '.join(INHIBITION_PATHS)}")
+    return requested
 
 
 def _describe_start(config) -> str:

@@ -12,7 +12,8 @@ ACT, UV = 6, 2**23
 
 
 def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh_weight, inh_exp, weight_exp, lateral=False):
-    """Weights after every sample window and WTA spike counts per window, global step by step.
+    """Weights after every sample window and WTA spike counts per WTA window (steps 2 .. window + 1
+    of a sample's window, as the WTA resets), global step by step.
     ``lateral``: the inhibition is a K x K Dense from the WTA back onto itself (no interneuron)."""
     window = steps + gap
     n = len(images)
@@ -27,9 +28,9 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
     lat_buff = 0  # lateral Dense output computed at t - 1, delivered at t
     weights, counts = [], np.zeros((n, k), dtype=np.int64)
     inh_value = -(inh_weight << inh_exp)
-    for t in range(1, n * window + 1):
+    for t in range(1, n * window + 2):  # + 1: the last WTA window ends a step after the last sample's
         s_n, phase = divmod(t - 1, window)
-        pre = trains[s_n, phase] if phase < steps else np.zeros(i, dtype=bool)
+        pre = trains[s_n, phase] if s_n < n and phase < steps else np.zeros(i, dtype=bool)
         # Dense (run_spk): send the buffer, then accumulate this step's input with the current weights
         a_out = a_buff
         acc = eng.state.weights.astype(np.int64)[:, pre].sum(axis=1)
@@ -42,6 +43,7 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
         if t % window == 2 % window:
             v[:] = 0
         u = (a_out + inh_out) << ACT
+        u = (u + 2**31) % 2**32 - 2**31  # Lava shifts the summed input in int32
         u = np.where(u > UV, u - 2 * UV, u)
         u = np.where(u <= -UV, u + 2 * UV, u)
         v = np.clip(v + u, -UV + 1, UV - 1)

@@ -600,6 +600,11 @@ def test_lava_learn_t_epoch_above_the_chip_maximum(capsys, trained):
                     f"--t-epoch {epoch_max + 1}", f"1 to {epoch_max} steps")
 
 
+def test_lava_learn_unknown_inhibition_path(capsys, trained):
+    assert_one_line(*cli(capsys, "deploy", "lava-learn", str(trained), "--inhibition-path", "sideways"),
+                    "--inhibition-path 'sideways'", "lateral, interneuron")
+
+
 def test_wta_auto_picks_a_circuit_the_network_supports():
     """`deploy lava` with no --wta: spiking WTA for a softmax layer, sigma-delta for a Triangle
     layer that folds (power 1), host-side currents for one that does not (power 0.7)."""

@@ -152,3 +152,42 @@ def test_lateral_inhibition_lands_a_step_earlier_and_counts_every_spike():
     lateral = _wta_numpy(drive, 6, 6, -5, vth, False, lateral=True, peak=30)
     assert inter[3].tolist() == [True, True, False] and inter[4].tolist() == [False, False, True]
     assert lateral[3].tolist() == [True, True, False] and not lateral[4].any() and lateral[5].tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("t_epoch", [None, 1])  # the NumPy and the torch WTA loop
+def test_lateral_bursts_wrapped_into_excitation_run_past_the_input_and_into_the_next_window(t_epoch):
+    """16 spikes of 120 * 2**7 in one step sum to -15.7M after Lava's 6-bit shift: below the 24-bit
+    current's -2**23, so Lava adds 2**24 once and the inhibition excites (+1.0M) -- the whole layer
+    fires again, in the silent gap steps and at the WTA window's last step (the next sample's step
+    0, before the reset), whose spikes inhibit -- and excite -- the next window's first step."""
+    rng = np.random.default_rng(1)
+    imgs = _images(12)
+    w0 = rng.integers(-60, 120, size=(16, imgs.shape[1])) * 2
+    c = Circuit(steps=8, gap=3, vth=3000, inh_weight=120, inh_exp=7, weight_exp=0, lateral=True)
+    rule = "2^-2 * x1 * y0 - 2^-5 * w * y0"
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, t_epoch or c.window, 3, 8, 3, c.vth, c.inh_weight,
+                                       c.inh_exp, c.weight_exp, lateral=True)
+    loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, t_epoch, rng_seed=3)
+    out = loop.run(torch.from_numpy(imgs), record=True)
+    raster = out["raster"].numpy()
+    assert raster[:, c.steps + 2:].sum() > 0 and raster[1:, 0].sum() > 0  # gap steps and carried-over steps spiked
+    np.testing.assert_array_equal(out["counts"].numpy(), ref_counts)
+    np.testing.assert_array_equal(out["weights"].numpy(), ref_w)
+
+
+def test_lateral_inhibition_past_the_int32_shift_wraps_as_in_lava():
+    """1100 neurons firing together at 255 * 2**7 each: |input| = 35.9M >= 2**25, so Lava's int32
+    shift by 6 wraps (to +2.0e9) before the 24-bit wrap, and the layer keeps firing; with only the
+    24-bit wrap the current would stay negative and the layer fall silent."""
+    imgs = _images(3)
+    w0 = np.tile(np.random.default_rng(3).integers(20, 60, size=(1, imgs.shape[1])), (1100, 1))
+    c = Circuit(steps=6, gap=2, vth=1500, inh_weight=255, inh_exp=7, weight_exp=0, lateral=True)
+    rule = "2^-2 * x1 * y0 - 2^-5 * w * y0"
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, c.window, 3, 6, 2, c.vth, c.inh_weight, c.inh_exp,
+                                       c.weight_exp, lateral=True)
+    loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, rng_seed=3)
+    out = loop.run(torch.from_numpy(imgs), record=True)
+    per_step = out["raster"].numpy().sum(2)
+    assert per_step.max() == 1100 and (per_step == 1100).sum() >= 4  # the burst sustained itself
+    np.testing.assert_array_equal(out["counts"].numpy(), ref_counts)
+    np.testing.assert_array_equal(out["weights"].numpy(), ref_w)

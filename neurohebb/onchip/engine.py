@@ -206,7 +206,8 @@ class ChipLearningLoop:
         w_len = circuit.window
         self._pre_buf = torch.zeros(w_len, self.i, dtype=torch.bool, device=dev)  # input spikes per window step
         self._post_buf = torch.zeros(w_len, self.k, dtype=torch.bool, device=dev)  # WTA spikes per window step
-        self._fired_buf = torch.zeros(w_len, dtype=torch.int64, device=dev)
+        self._fired_buf = torch.zeros(w_len + 1, dtype=torch.int64, device=dev)  # [-1]: the carried-over step
+        self._carry = torch.zeros(self.k, dtype=torch.bool, device=dev)  # spikes at the next window's step 0
         self._zero_k = z(self.k)
         self._te_tensor = torch.tensor(self.t_epoch, device=dev)
         c = circuit
@@ -267,6 +268,7 @@ class ChipLearningLoop:
         pre_f = train.to(self.fdtype)
         post = self._post_buf
         post.zero_()
+        post[0] = self._carry  # lateral: spikes of the previous WTA window's last step (see below)
         drive = self._drive(pre_f) << ACT_SHIFT  # [steps, K]: drive[p] reaches the WTA at q = p
         for name, scale in self.written.items():
             if isinstance(scale, tuple):
@@ -285,29 +287,41 @@ class ChipLearningLoop:
             if c.steps > 1:
                 drive[1:] = self._drive(pre_f[1:]) << ACT_SHIFT
         # WTA steps q = 0 .. q_last - 1 (global t0 + 2 + q); after the input and the last
-        # inhibition no WTA neuron can reach its threshold, so later steps are not run
+        # inhibition no WTA neuron can reach its threshold, so later steps are not run -- except
+        # laterally, where a burst's summed inhibition can wrap into excitation (`_wrap_current`):
+        # then steps run on while the last one spiked, up to q = window - 1, the WTA window's last
+        # step (global t0 + window + 1: the next sample's window step 0, no input, v not yet reset),
+        # whose spikes carry over into the next window (its step 0 and its first inhibition)
         q_last = min(window - 1, c.steps + 2)
+        q_max = window if c.lateral else q_last
         learn_steps = [j for j in range(2, window) if (j - next_learn) % self.t_epoch == 0 and j >= next_learn]
+        carry_in = int(self._carry.sum())
         if not learn_steps and self.device.type == "cpu":
-            post[1:q_last + 1] = torch.from_numpy(_wta_numpy(drive.numpy(), c.steps, q_last, int(inh),
-                                                             vth_eff.numpy(), wrap, c.lateral, peak))
+            out = torch.from_numpy(_wta_numpy(drive.numpy(), c.steps, q_last, int(inh), vth_eff.numpy(), wrap,
+                                              c.lateral, peak, q_max=q_max, carry=carry_in))
+            post[1:q_last + 1] = out[:q_last]
+            if c.lateral:
+                post[q_last + 1:] = out[q_last:window - 1]
+                self._carry = out[window - 1].to(self.device)
         else:
             v = torch.zeros(k, dtype=torch.int64, device=self.device)
-            fired = self._fired_buf
+            fired = self._fired_buf  # fired[q]: the step's spike count (lateral) or whether any spiked
             fired.zero_()
-            for q in range(q_last):
-                j = q + 1  # window index of global step t0 + 1 + j
+            fired[-1] = carry_in  # q = -1: the carried-over step
+            carry_out = torch.zeros(k, dtype=torch.bool, device=self.device)
+            for q in range(q_max):
+                if q >= q_last and not (c.lateral and int(fired[q - 1])):
+                    break  # no input and no inhibition arriving: every later step is silent
+                j = q + 1  # window index of global step t0 + 1 + j (j = window: the carry step)
                 a = drive[q] if q < c.steps else self._zero_k
                 if c.lateral:
-                    if q >= 1:
-                        a = a + inh * fired[q - 1]  # fired[q]: the step's spike count
+                    a = a + inh * fired[q - 1]
                 elif q >= 2:
-                    a = a + inh * fired[q - 2]  # fired[q]: whether any neuron spiked
+                    a = a + inh * fired[q - 2]
                 if wrap or learn_steps or c.lateral:  # weights (and so the input's peak) may change mid-window
-                    a = torch.where(a > UV_LIMIT, a - 2 * UV_LIMIT, a)
-                    a = torch.where(a <= -UV_LIMIT, a + 2 * UV_LIMIT, a)
+                    a = _wrap_current(a)
                 v = (v + a).clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
-                spk = post[j]
+                spk = post[j] if j < window else carry_out
                 torch.gt(v, vth_eff, out=spk)
                 v.masked_fill_(spk, 0)
                 fired[q] = spk.sum() if c.lateral else spk.any()
@@ -315,13 +329,17 @@ class ChipLearningLoop:
                     self._learn_upto(t0, j + 1)
                     if j + 1 < c.steps:  # the rest of the input sees the new weights
                         drive[j + 1:] = self._drive(pre_f[j + 1:]) << ACT_SHIFT
-        count = post.sum(0)
+            self._carry = carry_out
+        # the WTA window's spikes (window steps 1 .. window - 1 and the carry step): what the
+        # neuron program's threshold counts at its reset; the trace write at the epoch's end
+        # (window step window - 1) sees steps 1 .. window - 1 only
+        fired_now = post[1:].any(0)
+        count = post[1:].sum(0) + self._carry
         for name, spec in self.written.items():
             if isinstance(spec, tuple):  # harmonic rate of the neurons that fired in this window
-                fired_now = count > 0
                 rate = torch.div(self._tmax + (self.fired_samples + 1) // 2, self.fired_samples + 1, rounding_mode="floor")
                 self._written_now[Y_TRACES.index(name)] = torch.where(fired_now, rate.clamp(min=int(spec[1])), 0)
-        self.fired_samples += count > 0
+        self.fired_samples += fired_now
         self._learn_upto(t0, window)
         self.time_step = t0 + window
         if c.theta_plus:
@@ -563,26 +581,31 @@ class ChipLearningLoop:
 
 
 def _wta_numpy(drive: np.ndarray, steps: int, q_last: int, inh: int, vth: np.ndarray, wrap: bool,
-               lateral: bool = False, peak: int = 0) -> np.ndarray:
+               lateral: bool = False, peak: int = 0, q_max: int | None = None, carry: int = 0) -> np.ndarray:
     """The WTA steps of one window in NumPy (small arrays: ~5x less overhead per step than torch
-    on a CPU); the same arithmetic as the torch loop in `_sample`. Returns bool [q_last, K]."""
+    on a CPU); the same arithmetic as the torch loop in `_sample`. Returns bool [q_max, K]
+    (default q_max = q_last). ``lateral``: steps after ``q_last`` run while the previous one
+    spiked (wrapped inhibition can excite, `_wrap_current`); ``carry`` spikes at q = -1 inhibit q = 0."""
     k = drive.shape[1]
-    out = np.zeros((q_last, k), dtype=bool)
+    q_max = q_last if q_max is None else q_max
+    out = np.zeros((q_max, k), dtype=bool)
     v = np.zeros(k, dtype=np.int64)
-    fired = [0] * q_last  # spikes per step
+    fired = [0] * (q_max + 1)  # spikes per step; fired[-1]: the carry
+    fired[-1] = carry
     zero = np.zeros(k, dtype=np.int64)
-    for q in range(q_last):
+    for q in range(q_max):
+        if q >= q_last and not (lateral and fired[q - 1]):
+            break  # no input and no inhibition arriving: every later step is silent
         a = drive[q] if q < steps else zero
         wrap_q = wrap
         if lateral:
-            if q >= 1 and fired[q - 1]:
+            if fired[q - 1]:
                 a = a + inh * fired[q - 1]
                 wrap_q = wrap or peak + abs(inh) * fired[q - 1] > UV_LIMIT
         elif q >= 2 and fired[q - 2]:
             a = a + inh
         if wrap_q:
-            a = np.where(a > UV_LIMIT, a - 2 * UV_LIMIT, a)
-            a = np.where(a <= -UV_LIMIT, a + 2 * UV_LIMIT, a)
+            a = _wrap_current(a)
         v = np.clip(v + a, -UV_LIMIT + 1, UV_LIMIT - 1)
         spk = v > vth
         if spk.any():
@@ -590,6 +613,17 @@ def _wta_numpy(drive: np.ndarray, steps: int, q_last: int, inh: int, vth: np.nda
             fired[q] = int(spk.sum())
             out[q] = spk
     return out
+
+
+def _wrap_current(a):
+    """The WTA's input current as Lava's bit-accurate LIF forms it from the summed synaptic input
+    (already shifted ``ACT_SHIFT`` up here): the shift is int32 arithmetic, so it wraps at 32 bits
+    (|input| >= 2**25: ~1030 lateral spikes of the largest inhibition in one step), then a current
+    outside the 24-bit range is moved back by 2**24 once (not modulo). Either can turn a large
+    inhibition into excitation; the engine follows, as it must to stay bit-exact. NumPy or torch."""
+    a = (a + 2**31) % 2**32 - 2**31
+    a = a - 2 * UV_LIMIT * (a > UV_LIMIT)
+    return a + 2 * UV_LIMIT * (a <= -UV_LIMIT)
 
 
 def _wrap32(v: torch.Tensor) -> torch.Tensor:

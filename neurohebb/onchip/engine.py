@@ -11,7 +11,9 @@ gap`` steps and sample n's input is sent at t = n*window + 1 .. n*window + steps
       -> one interneuron that fires at t + 1 if any WTA neuron fired at t
       -> inhibition of every WTA neuron by ``inh_weight * 2**inh_exp`` at t + 2
          (or, with ``Circuit.lateral``, direct inhibitory synapses between the WTA neurons: each
-         spike at t inhibits every WTA neuron, itself included, by that amount at t + 1)
+         spike at t inhibits every WTA neuron, itself included, by that amount at t + 1; k spikes
+         sum to k times it, which Lava's LIF shifts 6 bits up in int32 and wraps into the 24-bit
+         current -- a large burst's inhibition turns into excitation, see `_wrap_current`)
     learning engine: traces x1 x2 (pre spikes) and y1 y2 y3 (WTA spikes, the back-propagated
     action potential), a sum-of-products rule applied at the end of every ``t_epoch`` steps.
 
@@ -75,7 +77,10 @@ class Circuit:
     t + 2). True: K x K inhibitory synapses among the WTA neurons (every spike at t counts, at
     t + 1). Why lateral: a neuron crossing its threshold within the inhibition's latency of the
     winner fires too and learns the same image; one step less latency halves that window
-    (measured on full MNIST in the README's on-chip section).
+    (measured on full MNIST in the README's on-chip section). Beware the sum: once a step's
+    input minus k spikes' inhibition, shifted 6 bits up, falls to -2**23 or below, the WTA's
+    current wraps and excites instead (as in Lava; the engine follows, through the gap steps
+    and into the next window). `backends.lava.circuit.build(lateral=True)` builds this in Lava.
     """
 
     steps: int

@@ -195,9 +195,6 @@ class PrecisionConfig:
         return self.policy == "float32"
 
 
-INHIBITION_PATHS = ("lateral", "interneuron")
-
-
 @dataclass
 class OnChipConfig:
     """On-chip learning: train the plastic layer with a chip's own learning engine
@@ -207,9 +204,11 @@ class OnChipConfig:
     settings) or is a rule string itself (then `traces` gives its traces, e.g. "x1=16:8,y1=20:12").
     The circuit: `steps` input steps + `gap` silent steps per sample, a threshold calibrated so the
     winner fires ~`spikes_target` times on the median calibration image, inhibition `inhibition`
-    thresholds per spike, delivered by `inhibition_path`: "lateral" (inhibitory synapses among the
-    WTA neurons, one step after a spike; K x K synapses) or "interneuron" (one inhibitory neuron,
-    two steps; K + K synapses). Validated against the chip file when the run starts.
+    thresholds per spike through one inhibitory interneuron (two steps after a spike; K + K
+    synapses), and `lateral_inhibition` thresholds per spike through K x K inhibitory synapses
+    among the WTA neurons (one step; 0 = none): the weak early inhibition stops neurons that would
+    cross their threshold in the steps before the interneuron's lands (see `onchip.engine.Circuit`).
+    Validated against the chip file when the run starts.
     """
 
     chip: str = ""
@@ -220,7 +219,7 @@ class OnChipConfig:
     spikes_target: float = 4.0
     inhibition: float = 1.0
     calibration: int = 1000  # first training images (of the first batches seen) that set the threshold
-    inhibition_path: str = "lateral"
+    lateral_inhibition: float = 0.25
 
     def validate(self) -> None:
         if not self.chip:
@@ -231,8 +230,8 @@ class OnChipConfig:
             raise ConfigError(f"onchip.spikes_target must be in (0, steps={self.steps}], got {self.spikes_target}")
         if not 0 <= self.inhibition <= 64:
             raise ConfigError(f"onchip.inhibition must be in [0, 64] thresholds per spike, got {self.inhibition}")
-        if self.inhibition_path not in INHIBITION_PATHS:
-            raise ConfigError(f"onchip.inhibition_path must be one of {', '.join(INHIBITION_PATHS)}, got {self.inhibition_path!r}")
+        if not 0 <= self.lateral_inhibition <= 4:
+            raise ConfigError(f"onchip.lateral_inhibition must be in [0, 4] thresholds per spike, got {self.lateral_inhibition}")
         if not self.rule.strip():
             raise ConfigError("onchip.rule is empty; give a rule name from neurohebb/onchip/rules.toml or a rule string")
         from .onchip.model import load_engine_model

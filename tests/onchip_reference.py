@@ -11,10 +11,13 @@ from neurohebb.backends.lava.sop import SopEngine
 ACT, UV = 6, 2**23
 
 
-def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh_weight, inh_exp, weight_exp, lateral=False):
+def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh_weight, inh_exp, weight_exp, lateral=False,
+                   lat_weight=0, lat_exp=0):
     """Weights after every sample window and WTA spike counts per WTA window (steps 2 .. window + 1
     of a sample's window, as the WTA resets), global step by step.
-    ``lateral``: the inhibition is a K x K Dense from the WTA back onto itself (no interneuron)."""
+    ``lateral``: the inhibition is a K x K Dense from the WTA back onto itself (no interneuron);
+    ``lat_weight`` > 0: that K x K Dense (weight ``lat_weight``, exponent ``lat_exp``) as well as
+    the interneuron (both paths)."""
     window = steps + gap
     n = len(images)
     trains = encode(np.asarray(images).reshape(n, -1), steps, "rate")
@@ -39,6 +42,8 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
         inh_out = inh_value if inter_spiked_prev else 0
         if lateral:  # the lateral Dense sends what the WTA spiked at t - 1, every spike weighted
             inh_out = lat_buff
+        elif lat_weight:  # both paths: the two Dense outputs add in the WTA's input
+            inh_out = inh_out + lat_buff
         # WTA LIFReset (reset at t % window == 2)
         if t % window == 2 % window:
             v[:] = 0
@@ -53,7 +58,7 @@ def reference_loop(images, w0, rule, traces, t_epoch, seed, steps, gap, vth, inh
         inter_spiked = inter_buff > 0
         inter_buff = int(post.sum())
         inter_spiked_prev = inter_spiked
-        lat_buff = inh_value * int(post.sum())
+        lat_buff = (inh_value if lateral else -(lat_weight << lat_exp)) * int(post.sum())
         # window of the WTA step: sample (t - 2) // window
         w_n = (t - 2) // window
         if 0 <= w_n < n:

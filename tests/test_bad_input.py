@@ -602,7 +602,7 @@ def test_lava_learn_t_epoch_above_the_chip_maximum(capsys, trained):
 
 def test_lava_learn_unknown_inhibition_path(capsys, trained):
     assert_one_line(*cli(capsys, "deploy", "lava-learn", str(trained), "--inhibition-path", "sideways"),
-                    "--inhibition-path 'sideways'", "lateral, interneuron")
+                    "--inhibition-path 'sideways'", "interneuron, lateral")
 
 
 def test_wta_auto_picks_a_circuit_the_network_supports():

@@ -44,3 +44,18 @@ def test_hebbian_kernels_alternatives_compute_the_same_values():
         assert rel_diff < 1e-5
         if len(cols) > 7:  # max-pooled blocks: the two orders agree bit for bit
             assert cols[-1] == "True"
+
+
+def test_onchip_gap_reference_runs_and_its_switches_change_the_result():
+    """The float k-means reference of the chip rule (benchmarks/onchip_gap.py) on the bundled
+    digits: it learns prototypes the readout can use, and a constraint switch changes the answer."""
+    def run(*extra: str) -> dict:
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "onchip_gap.py"), "--set", 'data.dataset="digits"',
+               "--set", "layers.0.out_channels=20", "--set", "readout.epochs=10", *extra]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    plain, crowded = run(), run("--co-learners", "5", "--weight-levels", "4")
+    assert plain["active_neurons"] == 20 and plain["test_accuracy"] > 35  # chance: 10 %
+    assert crowded["co_learners"] == 5 and crowded["test_accuracy"] != plain["test_accuracy"]

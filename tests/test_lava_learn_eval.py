@@ -125,18 +125,16 @@ def test_lava_learn_cli_prints_accuracies_and_rejects_bad_subsets(lava, random_r
     assert err.count("\n") == 0 and "--readout-subset must be >= 1" in err
 
 
-def test_lava_learn_follows_the_runs_inhibition_path():
-    """An on-chip run is learned in Lava on the circuit it trained on; any other run on the
-    interneuron circuit `deploy lava` maps; an explicit path wins."""
+def test_lava_learn_inhibition_path_is_the_interneuron_unless_asked():
+    """lava-learn builds its own circuit (`WTACircuit`): the interneuron `deploy lava` maps, or
+    K x K lateral synapses when asked; anything else is a one-line error."""
     from neurohebb.backends.lava.learning import resolve_inhibition_path
 
-    for path in ("lateral", "interneuron"):
-        on_chip = resolve_config("mnist-wta100", overrides=['onchip.chip="loihi2"', f'onchip.inhibition_path="{path}"'])
-        assert resolve_inhibition_path(None, on_chip) == path
-    off_chip = resolve_config("mnist-wta100")
-    assert off_chip.onchip.inhibition_path == "lateral" and not off_chip.onchip.enabled
-    assert resolve_inhibition_path(None, off_chip) == "interneuron"
-    assert resolve_inhibition_path("lateral", off_chip) == "lateral"
+    on_chip = resolve_config("mnist-wta100", overrides=['onchip.chip="loihi2"'])
+    assert resolve_inhibition_path(None, on_chip) == "interneuron"
+    assert resolve_inhibition_path("lateral", on_chip) == "lateral"
+    with pytest.raises(ConfigError, match="choose one of: interneuron, lateral"):
+        resolve_inhibition_path("sideways")
 
 
 def test_rule_validation_is_one_line():

@@ -30,6 +30,14 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return img.astype(np.uint8).reshape(n, -1)
 
 
+def _circuit(inh_weight: int, inh_exp: int, lateral: bool = False, **kw) -> Circuit:
+    """A circuit with one inhibition path: the interneuron, or (``lateral``) K x K WTA synapses of
+    the same weight."""
+    if lateral:
+        return Circuit(inh_weight=0, inh_exp=0, lat_weight=inh_weight, lat_exp=inh_exp, **kw)
+    return Circuit(inh_weight=inh_weight, inh_exp=inh_exp, **kw)
+
+
 def test_rate_code_matches_the_lava_encoder():
     imgs = _images(5)
     ours = rate_code(torch.from_numpy(imgs), 9).numpy()
@@ -44,18 +52,25 @@ def test_rate_code_matches_the_lava_encoder():
     ("2^-3 * u1 * x1 * y1 - 2^-6 * u1 * y1 * w + 2^-4 * x1 * y0", 5, 8, False),  # u1: every second epoch
     ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8, True),  # lateral inhibition (the NumPy WTA loop)
     ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8, True),  # lateral inhibition (the torch loop)
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", None, 8, "both"),  # interneuron + weak lateral (the presets' circuit)
+    ("2^-2 * x1 * y0 - 2^-5 * w * y0", 1, 8, "both"),
 ])
 def test_engine_matches_the_step_by_step_reference(rule, t_epoch, steps, lateral):
     rng = np.random.default_rng(1)
     imgs = _images(12)
     w0 = rng.integers(-60, 120, size=(16, imgs.shape[1])) * 2
     # lateral: a weaker inhibition per spike, so that several spikes in a step inhibit more than one
-    c = Circuit(steps=steps, gap=2, vth=3000, inh_weight=200 if not lateral else 60, inh_exp=4, weight_exp=0, lateral=lateral)
+    if lateral == "both":  # interneuron 200 << 4, lateral 100 << 2 per spike
+        c = Circuit(steps=steps, gap=2, vth=3000, inh_weight=200, inh_exp=4, weight_exp=0, lat_weight=100, lat_exp=2)
+        ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, t_epoch or c.window, 3, steps, 2, c.vth, c.inh_weight,
+                                           c.inh_exp, c.weight_exp, lat_weight=100, lat_exp=2)
+    else:
+        c = _circuit(steps=steps, gap=2, vth=3000, inh_weight=200 if not lateral else 60, inh_exp=4, weight_exp=0, lateral=lateral)
+        ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, t_epoch or c.window, 3, steps, 2, c.vth,
+                                           200 if not lateral else 60, 4, c.weight_exp, lateral=lateral)
     te = t_epoch or c.window
-    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp,
-                                       lateral=lateral)
-    if lateral:  # the paths differ here: the interneuron's reference spikes otherwise
-        other, _ = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, c.inh_weight, c.inh_exp, c.weight_exp)
+    if lateral:  # the paths differ here: the interneuron alone (200 << 4) spikes otherwise
+        other, _ = reference_loop(imgs, w0, rule, TRACES, te, 3, steps, 2, c.vth, 200, 4, c.weight_exp)
         assert not np.array_equal(other, ref_w)
     loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, t_epoch, rng_seed=3)
     out = loop.run(torch.from_numpy(imgs), record=True)
@@ -149,7 +164,7 @@ def test_lateral_inhibition_lands_a_step_earlier_and_counts_every_spike():
     drive = np.tile(np.array([30, 30, 22], dtype=np.int64), (6, 1))
     vth = np.full(3, 100, dtype=np.int64)
     inter = _wta_numpy(drive, 6, 6, -5, vth, False)
-    lateral = _wta_numpy(drive, 6, 6, -5, vth, False, lateral=True, peak=30)
+    lateral = _wta_numpy(drive, 6, 6, 0, vth, False, -5, peak=30)
     assert inter[3].tolist() == [True, True, False] and inter[4].tolist() == [False, False, True]
     assert lateral[3].tolist() == [True, True, False] and not lateral[4].any() and lateral[5].tolist() == [False, False, True]
 
@@ -163,10 +178,10 @@ def test_lateral_bursts_wrapped_into_excitation_run_past_the_input_and_into_the_
     rng = np.random.default_rng(1)
     imgs = _images(12)
     w0 = rng.integers(-60, 120, size=(16, imgs.shape[1])) * 2
-    c = Circuit(steps=8, gap=3, vth=3000, inh_weight=120, inh_exp=7, weight_exp=0, lateral=True)
+    c = _circuit(steps=8, gap=3, vth=3000, inh_weight=120, inh_exp=7, weight_exp=0, lateral=True)
     rule = "2^-2 * x1 * y0 - 2^-5 * w * y0"
-    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, t_epoch or c.window, 3, 8, 3, c.vth, c.inh_weight,
-                                       c.inh_exp, c.weight_exp, lateral=True)
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, t_epoch or c.window, 3, 8, 3, c.vth, c.lat_weight,
+                                       c.lat_exp, c.weight_exp, lateral=True)
     loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, t_epoch, rng_seed=3)
     out = loop.run(torch.from_numpy(imgs), record=True)
     raster = out["raster"].numpy()
@@ -181,9 +196,9 @@ def test_lateral_inhibition_past_the_int32_shift_wraps_as_in_lava():
     24-bit wrap the current would stay negative and the layer fall silent."""
     imgs = _images(3)
     w0 = np.tile(np.random.default_rng(3).integers(20, 60, size=(1, imgs.shape[1])), (1100, 1))
-    c = Circuit(steps=6, gap=2, vth=1500, inh_weight=255, inh_exp=7, weight_exp=0, lateral=True)
+    c = _circuit(steps=6, gap=2, vth=1500, inh_weight=255, inh_exp=7, weight_exp=0, lateral=True)
     rule = "2^-2 * x1 * y0 - 2^-5 * w * y0"
-    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, c.window, 3, 6, 2, c.vth, c.inh_weight, c.inh_exp,
+    ref_w, ref_counts = reference_loop(imgs, w0, rule, TRACES, c.window, 3, 6, 2, c.vth, c.lat_weight, c.lat_exp,
                                        c.weight_exp, lateral=True)
     loop = ChipLearningLoop(load_engine_model("loihi2"), rule, TRACES, torch.from_numpy(w0), c, rng_seed=3)
     out = loop.run(torch.from_numpy(imgs), record=True)

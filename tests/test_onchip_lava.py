@@ -67,8 +67,8 @@ def test_lateral_inhibition_wrapping_past_int32_in_lava_equals_the_engine():
     assert k * net.inhibition_value >= 2**25  # past what an int32 holds once shifted 6 bits up
     rule = OnChipRule("2^-2 * x1 * y0 - 2^-5 * w * y0", TraceConfig(x1_impulse=16.0, x1_tau=8.0), t_epoch=net.circuit.window)
     run = run_lava_learning(net, images, rule, record=True, lateral=True)
-    circuit = Circuit(steps=steps, gap=net.circuit.gap, vth=int(net.vth), inh_weight=int(net.inh_weight),
-                      inh_exp=int(net.inh_exp), weight_exp=int(net.ff.weight_exp), lateral=True)
+    circuit = Circuit(steps=steps, gap=net.circuit.gap, vth=int(net.vth), inh_weight=0, inh_exp=0,  # no interneuron
+                      weight_exp=int(net.ff.weight_exp), lat_weight=int(net.inh_weight), lat_exp=int(net.inh_exp))
     loop = ChipLearningLoop(load_engine_model("loihi2"), rule.dw, rule.traces, torch.from_numpy(run.initial), circuit,
                             t_epoch=circuit.window, rng_seed=0)
     ours = loop.run(torch.from_numpy(images), record=True)

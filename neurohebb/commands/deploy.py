@@ -71,7 +71,7 @@ def register(subparsers) -> None:
     learn.add_argument("--no-eval", action="store_true", help="only compare Lava with the integer engine; skip the accuracy")
     learn.add_argument("--inhibition-path", default=None, metavar="PATH",
                        help="WTA inhibition: lateral (K x K WTA-to-WTA synapses, one step) or interneuron (two steps); "
-                            "default: the run's onchip.inhibition_path if it trained on chip, else interneuron")
+                            "default: interneuron")
     learn.set_defaults(func=run_learning)
     p.set_defaults(func=lambda args: _missing_target(p))
 

@@ -45,9 +45,16 @@ def to_chip_weights(w: torch.Tensor, model: LearningEngineModel, num_weight_bits
     return mant << fmt.grid_shift, fmt
 
 
+def inhibition_weight(total: float) -> tuple[int, int]:
+    """An inhibitory synapse worth ``total`` (threshold units) as the chip stores it: an 8-bit
+    mantissa and the smallest non-negative weight exponent that fits it."""
+    exp = 0 if total <= INH_MAX else math.ceil(math.log2(total / INH_MAX))
+    return int(round(total / 2**exp)), exp
+
+
 def calibrate(w_int: torch.Tensor, pixels: torch.Tensor, model: LearningEngineModel, steps: int, gap: int,
               spikes_target: float, inhibition: float, theta_plus: float = 0.0, theta_decay_shift: int = 10,
-              lateral: bool = False) -> Circuit:
+              lateral: float = 0.0) -> Circuit:
     """The circuit for stored weights ``w_int`` [K, I] and calibration images (uint8 [N, I])."""
     counts = ((2 * steps * pixels.to(torch.int64) + 255) // 510).to(torch.float64)  # rate-code spikes per pixel
     drive = counts @ w_int.to(torch.float64).T  # [N, K] over the sample
@@ -66,8 +73,8 @@ def calibrate(w_int: torch.Tensor, pixels: torch.Tensor, model: LearningEngineMo
     if not 1 <= vth <= vth_cap:
         raise ConfigError(f"the WTA threshold {vth} does not fit the 17-bit register with the weight exponent in {lo}..{hi}; "
                           "use fewer onchip.steps or a larger onchip.spikes_target")
-    inh_total = inhibition * vth
-    inh_exp = 0 if inh_total <= INH_MAX else math.ceil(math.log2(inh_total / INH_MAX))
-    return Circuit(steps=steps, gap=gap, vth=vth, inh_weight=int(round(inh_total / 2**inh_exp)), inh_exp=inh_exp,
+    inh_weight, inh_exp = inhibition_weight(inhibition * vth)
+    lat_weight, lat_exp = inhibition_weight(lateral * vth)
+    return Circuit(steps=steps, gap=gap, vth=vth, inh_weight=inh_weight, inh_exp=inh_exp,
                    weight_exp=weight_exp, theta_plus=int(round(theta_plus * vth)), theta_decay_shift=theta_decay_shift,
-                   lateral=lateral)
+                   lat_weight=lat_weight, lat_exp=lat_exp)

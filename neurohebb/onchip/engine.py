@@ -10,8 +10,9 @@ gap`` steps and sample n's input is sent at t = n*window + 1 .. n*window + steps
          ``vth`` [+ an adaptive part, see `Circuit`], voltage reset at the start of each window)
       -> one interneuron that fires at t + 1 if any WTA neuron fired at t
       -> inhibition of every WTA neuron by ``inh_weight * 2**inh_exp`` at t + 2
-         (or, with ``Circuit.lateral``, direct inhibitory synapses between the WTA neurons: each
-         spike at t inhibits every WTA neuron, itself included, by that amount at t + 1; k spikes
+         (and/or, with ``Circuit.lat_weight``, direct inhibitory synapses between the WTA neurons:
+         each spike at t inhibits every WTA neuron, itself included, by ``lat_weight *
+         2**lat_exp`` at t + 1; k spikes
          sum to k times it, which Lava's LIF shifts 6 bits up in int32 and wraps into the 24-bit
          current -- a large burst's inhibition turns into excitation, see `_wrap_current`)
     learning engine: traces x1 x2 (pre spikes) and y1 y2 y3 (WTA spikes, the back-propagated
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NeurohebbError
 from .model import LearningEngineModel
 from .rulestr import SumOfProducts, TraceConfig, parse_rule
 
@@ -73,14 +74,18 @@ class Circuit:
     decays by ``theta >> theta_decay_shift`` (integer arithmetic a Loihi 2 neuron program can
     run; Diehl & Cook 2015 use the same idea). ``theta_plus = 0`` is Lava's plain `LIFReset`.
 
-    ``lateral``: the inhibition's path. False: one interneuron (any WTA spike at t, inhibition at
-    t + 2). True: K x K inhibitory synapses among the WTA neurons (every spike at t counts, at
-    t + 1). Why lateral: a neuron crossing its threshold within the inhibition's latency of the
-    winner fires too and learns the same image; one step less latency halves that window
-    (measured on full MNIST in the README's on-chip section). Beware the sum: once a step's
-    input minus k spikes' inhibition, shifted 6 bits up, falls to -2**23 or below, the WTA's
-    current wraps and excites instead (as in Lava; the engine follows, through the gap steps
-    and into the next window). `backends.lava.circuit.build(lateral=True)` builds this in Lava.
+    Two inhibition paths, each present when its weight is not 0: the interneuron
+    (``inh_weight * 2**inh_exp``: any WTA spike at t inhibits every WTA neuron at t + 2) and
+    lateral synapses (``lat_weight * 2**lat_exp``: K x K WTA-to-WTA synapses, the diagonal
+    included; every spike at t counts, at t + 1). Why both: a neuron crossing its threshold
+    within the inhibition's latency of the winner fires too and learns the same image; a weak
+    lateral inhibition one step after the first spike stops those near-ties, and the strong
+    interneuron inhibition a step later silences the rest (measured on full MNIST in the README's
+    on-chip section). A strong lateral path alone does not work: once a step's input minus k
+    spikes' inhibition, shifted 6 bits up, falls to -2**23 or below, the WTA's current wraps and
+    excites instead (as in Lava; with the lateral path alone the engine follows, through the gap
+    steps and into the next window; with both paths such a wrap is an error).
+    `backends.lava.circuit.build` builds either path, or both, in Lava.
     """
 
     steps: int
@@ -91,11 +96,22 @@ class Circuit:
     weight_exp: int
     theta_plus: int = 0
     theta_decay_shift: int = 10
-    lateral: bool = False
+    lat_weight: int = 0
+    lat_exp: int = 0
 
     @property
     def window(self) -> int:
         return self.steps + self.gap
+
+    @property
+    def lateral(self) -> bool:
+        """Whether the lateral path exists."""
+        return self.lat_weight != 0
+
+    @property
+    def interneuron(self) -> bool:
+        """Whether the interneuron path exists."""
+        return self.inh_weight != 0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.gap < 2:
@@ -217,6 +233,7 @@ class ChipLearningLoop:
         self._te_tensor = torch.tensor(self.t_epoch, device=dev)
         c = circuit
         self._inh = -(c.inh_weight << c.inh_exp) if c.inh_exp >= 0 else -(c.inh_weight >> -c.inh_exp)
+        self._lat = -(c.lat_weight << c.lat_exp) if c.lat_exp >= 0 else -(c.lat_weight >> -c.lat_exp)
         self._ident = torch.arange(tmax + 1, device=dev)  # a written trace's impulse: adds nothing
         ks = {p.decimate for p in self.rule.products if p.dependency == "u"}
         self._u_k = ks.pop() if ks else None
@@ -282,6 +299,7 @@ class ChipLearningLoop:
             self._written_now[Y_TRACES.index(name)] = torch.floor(total.clamp(min=0) * self._tmax / scale).clamp(max=self._tmax).to(torch.int64)
         vth_eff = (c.vth + self.theta) << ACT_SHIFT
         inh = self._inh << ACT_SHIFT
+        lat = self._lat << ACT_SHIFT
         # the 24-bit wrap of the current cannot trigger when the sample's largest input plus the
         # inhibition stays inside the range: tested once per sample, skipped per step
         peak = int(drive.abs().max()) if drive.numel() else 0
@@ -303,7 +321,7 @@ class ChipLearningLoop:
         carry_in = int(self._carry.sum())
         if not learn_steps and self.device.type == "cpu":
             out = torch.from_numpy(_wta_numpy(drive.numpy(), c.steps, q_last, int(inh), vth_eff.numpy(), wrap,
-                                              c.lateral, peak, q_max=q_max, carry=carry_in))
+                                              int(lat), peak, q_max=q_max, carry=carry_in))
             post[1:q_last + 1] = out[:q_last]
             if c.lateral:
                 post[q_last + 1:] = out[q_last:window - 1]
@@ -320,16 +338,18 @@ class ChipLearningLoop:
                 j = q + 1  # window index of global step t0 + 1 + j (j = window: the carry step)
                 a = drive[q] if q < c.steps else self._zero_k
                 if c.lateral:
-                    a = a + inh * fired[q - 1]
-                elif q >= 2:
-                    a = a + inh * fired[q - 2]
+                    a = a + lat * fired[q - 1]
+                if c.interneuron and q >= 2:
+                    a = a + inh * (fired[q - 2] > 0)
                 if wrap or learn_steps or c.lateral:  # weights (and so the input's peak) may change mid-window
                     a = _wrap_current(a)
                 v = (v + a).clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
                 spk = post[j] if j < window else carry_out
                 torch.gt(v, vth_eff, out=spk)
                 v.masked_fill_(spk, 0)
-                fired[q] = spk.sum() if c.lateral else spk.any()
+                fired[q] = spk.sum()
+                if c.lateral and c.interneuron and q >= window - 2 and int(fired[q]):
+                    _burst_error(int(fired[q]))
                 if j + 1 in learn_steps:  # a learning step inside the window (t_epoch < window)
                     self._learn_upto(t0, j + 1)
                     if j + 1 < c.steps:  # the rest of the input sees the new weights
@@ -586,11 +606,14 @@ class ChipLearningLoop:
 
 
 def _wta_numpy(drive: np.ndarray, steps: int, q_last: int, inh: int, vth: np.ndarray, wrap: bool,
-               lateral: bool = False, peak: int = 0, q_max: int | None = None, carry: int = 0) -> np.ndarray:
+               lat: int = 0, peak: int = 0, q_max: int | None = None, carry: int = 0) -> np.ndarray:
     """The WTA steps of one window in NumPy (small arrays: ~5x less overhead per step than torch
     on a CPU); the same arithmetic as the torch loop in `_sample`. Returns bool [q_max, K]
-    (default q_max = q_last). ``lateral``: steps after ``q_last`` run while the previous one
-    spiked (wrapped inhibition can excite, `_wrap_current`); ``carry`` spikes at q = -1 inhibit q = 0."""
+    (default q_max = q_last). ``inh``: the interneuron path's inhibition (0: none), ``lat``: the
+    lateral path's per spike (0: none). With the lateral path, steps after ``q_last`` run while
+    the previous one spiked (wrapped inhibition can excite, `_wrap_current`); ``carry`` spikes at
+    q = -1 inhibit q = 0."""
+    lateral = lat != 0
     k = drive.shape[1]
     q_max = q_last if q_max is None else q_max
     out = np.zeros((q_max, k), dtype=bool)
@@ -603,11 +626,10 @@ def _wta_numpy(drive: np.ndarray, steps: int, q_last: int, inh: int, vth: np.nda
             break  # no input and no inhibition arriving: every later step is silent
         a = drive[q] if q < steps else zero
         wrap_q = wrap
-        if lateral:
-            if fired[q - 1]:
-                a = a + inh * fired[q - 1]
-                wrap_q = wrap or peak + abs(inh) * fired[q - 1] > UV_LIMIT
-        elif q >= 2 and fired[q - 2]:
+        if lateral and fired[q - 1]:
+            a = a + lat * fired[q - 1]
+            wrap_q = wrap or peak + abs(inh) + abs(lat) * fired[q - 1] > UV_LIMIT
+        if inh and q >= 2 and fired[q - 2]:
             a = a + inh
         if wrap_q:
             a = _wrap_current(a)
@@ -617,7 +639,18 @@ def _wta_numpy(drive: np.ndarray, steps: int, q_last: int, inh: int, vth: np.nda
             v[spk] = 0
             fired[q] = int(spk.sum())
             out[q] = spk
+            if lateral and inh and q >= q_max - 2:  # q_max: the window, with the lateral path
+                _burst_error(fired[q])
     return out
+
+
+def _burst_error(spikes: int) -> None:
+    """With both inhibition paths, WTA spikes in a window's last two steps (possible only when a
+    burst's wrapped inhibition excites: the input has ended) would send the interneuron's
+    inhibition into the next window, which the engine does not follow; an error, not a model
+    (the presets' lateral inhibition is far too weak to wrap)."""
+    raise NeurohebbError(f"{spikes} WTA spikes after the input ended: the summed lateral inhibition wrapped the 24-bit "
+                         "current into excitation; lower onchip.lateral_inhibition")
 
 
 def _wrap_current(a):

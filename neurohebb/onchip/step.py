@@ -79,7 +79,7 @@ class ChipStep:
         fmt = self._formats[id(layer)]
         w_int = torch.round(layer.weight.detach().cpu().double() / fmt.unit).to(torch.int64)
         circuit = calibrate(w_int, calib, self.model, oc.steps, oc.gap, oc.spikes_target, oc.inhibition,
-                            v.theta_plus, v.theta_decay_shift, lateral=oc.inhibition_path == "lateral")
+                            v.theta_plus, v.theta_decay_shift, lateral=oc.lateral_inhibition)
         written = {}
         if v.writes:  # scale: a multiple of the median winner's summed input on the calibration images
             counts = ((2 * oc.steps * calib.to(torch.int64) + 255) // 510).to(torch.float64)
@@ -116,7 +116,7 @@ class ChipStep:
                 entry.update({"t_epoch": loop.t_epoch, "circuit": {"steps": c.steps, "gap": c.gap, "vth": c.vth,
                               "inh_weight": c.inh_weight, "inh_exp": c.inh_exp, "weight_exp": c.weight_exp,
                               "theta_plus": c.theta_plus, "theta_decay_shift": c.theta_decay_shift,
-                              "inhibition_path": "lateral" if c.lateral else "interneuron"},
+                              "lat_weight": c.lat_weight, "lat_exp": c.lat_exp},
                               "weight_unit": self._formats[key].unit,
                               "weight_codes_min_max": [int(loop.weights.min()), int(loop.weights.max())],
                               "neurons_never_won": int((loop.wins == 0).sum())})

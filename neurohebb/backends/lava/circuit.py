@@ -49,7 +49,7 @@ def total_steps(num_samples: int, net: LavaNetwork) -> int:
 
 def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_offset: int = 0,
           raster_sample: int = -1, learning_rule=None, record_steps: int = 0, wta_neuron=None,
-          lateral: bool = False) -> CircuitProcesses:
+          lateral: bool = False, lateral_weight: tuple[int, int] | None = None) -> CircuitProcesses:
     """Create and connect the processes for ``images``; nothing runs yet.
 
     ``learning_rule`` (a Lava `Loihi2FLearningRule`) makes the feed-forward synapses a
@@ -59,7 +59,10 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
     arguments (e.g. a partial of `procs.harmonic_lif.HarmonicLIF`). With a `Loihi3FLearningRule`
     its ``s_out_bap`` and ``s_out_y1..3`` feed the synapses' spike times and post traces.
     ``lateral``: inhibition through K x K WTA-to-WTA synapses instead of the interneuron (module
-    docstring); the spiking WTA only, and then ``inter_counter`` is None.
+    docstring); the spiking WTA only, and then ``inter_counter`` is None. ``lateral_weight``
+    (mantissa, exponent): K x K WTA-to-WTA synapses of that weight *as well as* the interneuron
+    (the on-chip presets' circuit: a weak inhibition one step after a spike, the strong one a
+    step later; `neurohebb.onchip.engine.Circuit` ``lat_weight``, ``lat_exp``).
     """
     if tag not in TAGS:
         raise ConfigError(f"--tag {tag!r} is unknown; choose one of: {', '.join(TAGS)}")
@@ -88,7 +91,7 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
         source = relay.s_out
 
     if c.wta == "currents":
-        if lateral:
+        if lateral or lateral_weight is not None:
             raise ConfigError("lateral inhibition needs the spiking WTA (wta mode spiking), not currents")
         return _build_currents(L, spike_io, net, gen, source, n, fixed)
     if learning_rule is not None:
@@ -110,9 +113,11 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
     wta.s_out.connect(counter.s_in)
     inter_counter = None
     if lateral:
-        _connect_lateral(L, net, wta, fixed)
+        _connect_lateral(L, net, wta, fixed, (int(net.inh_weight), int(net.inh_exp)))
     else:
         inter_counter = _connect_interneuron(L, spike_io, net, wta, n, fixed)
+        if lateral_weight is not None:
+            _connect_lateral(L, net, wta, fixed, lateral_weight)
     if three_factor:
         wta.s_out_bap.connect(syn.s_in_bap)
         for i in (1, 2, 3):
@@ -165,12 +170,14 @@ def _connect_interneuron(L, spike_io, net: LavaNetwork, wta, n: int, fixed: bool
     return inter_counter
 
 
-def _connect_lateral(L, net: LavaNetwork, wta, fixed: bool) -> None:
-    """WTA -> WTA: K x K inhibitory synapses (diagonal included); a spike at t inhibits at t + 1."""
+def _connect_lateral(L, net: LavaNetwork, wta, fixed: bool, weight: tuple[int, int]) -> None:
+    """WTA -> WTA: K x K inhibitory synapses (diagonal included) of ``weight`` = (mantissa,
+    exponent); a spike at t inhibits at t + 1."""
     k = net.num_neurons
-    lat = (L.Dense(weights=np.full((k, k), -int(net.inh_weight), dtype=np.int32), num_weight_bits=8,
-                   weight_exp=net.inh_exp, sign_mode=sign_mode("inhibitory"), name="lateral_inhibition")
-           if fixed else L.Dense(weights=-np.full((k, k), float(net.inhibition_value)), name="lateral_inhibition"))
+    mant, exp = weight
+    lat = (L.Dense(weights=np.full((k, k), -mant, dtype=np.int32), num_weight_bits=8,
+                   weight_exp=exp, sign_mode=sign_mode("inhibitory"), name="lateral_inhibition")
+           if fixed else L.Dense(weights=-np.full((k, k), float(mant * 2.0**exp)), name="lateral_inhibition"))
     wta.s_out.connect(lat.s_in)
     lat.a_out.connect(wta.a_in)
 

@@ -112,15 +112,17 @@ class LearningRun:
 def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = OnChipRule(),
                       sample_offset: int = 0, record: bool = False,
                       on_sample: Callable[[int, int], None] | None = None, wta_neuron=None,
-                      wta_vars: tuple[str, ...] = (), lateral: bool = False) -> LearningRun:
+                      wta_vars: tuple[str, ...] = (), lateral: bool = False,
+                      lateral_weight: tuple[int, int] | None = None) -> LearningRun:
     """Present ``images`` one window each to the WTA circuit with plastic synapses (a
     `LearningDense`) and replay every window's pre and post spikes through the integer engine
     as it goes, comparing the weights after each sample. ``on_sample(i, n)`` reports progress.
 
     ``wta_neuron`` replaces the WTA's `LIFReset` (see `circuit.build`), e.g. the neuron program of
     `procs.harmonic_lif`; ``wta_vars`` names its Vars to read once the run ends. ``lateral``
-    inhibits through K x K WTA-to-WTA synapses instead of the interneuron (`circuit.build`;
-    the engine's ``Circuit.lateral``); the replay needs only the spikes, so it is path-blind. A spike replay
+    inhibits through K x K WTA-to-WTA synapses instead of the interneuron, ``lateral_weight``
+    adds such synapses of that weight beside it (`circuit.build`; the engine's ``Circuit``
+    ``lat_weight``); the replay needs only the spikes, so it is path-blind. A spike replay
     cannot run a neuron program, so rules with neuron-written traces are not replayed (compare
     them with `neurohebb.onchip.engine`, which runs the whole loop, from ``record=True``)."""
     images = np.asarray(images)
@@ -134,7 +136,7 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
     engine = None if rule.neuron_traces else rule.engine(initial)
     lava_seconds = 0.0
     procs = circuit.build(net, images, "fixed_pt", sample_offset, learning_rule=rule.lava_rule(), record_steps=ring,
-                          wta_neuron=wta_neuron, lateral=lateral)
+                          wta_neuron=wta_neuron, lateral=lateral, lateral_weight=lateral_weight)
     cfg = L.Loihi2SimCfg(select_tag="fixed_pt")
     trajectory, pres, posts = [], [], []
     worst, same, spikes, done = 0, 0, 0, 0
@@ -225,9 +227,8 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     first ``readout_subset`` training images (default: the run's data.train_subset, else all),
     tested on the first ``test_subset`` test images (default: the run's, else all).
 
-    ``inhibition_path`` ("lateral" or "interneuron"): the WTA circuit's inhibition; by default
-    the run's ``onchip.inhibition_path`` when the run trained on chip, else the interneuron (the
-    circuit `deploy lava` maps), so a run is learned in Lava on the circuit it was trained on."""
+    ``inhibition_path`` ("lateral" or "interneuron", the default): the WTA circuit's inhibition,
+    through K x K WTA-to-WTA synapses or one interneuron (`resolve_inhibition_path`)."""
     import torch
 
     from ...engine import load_run
@@ -306,13 +307,15 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     return result
 
 
-def resolve_inhibition_path(requested: str | None, config=None) -> str:
-    """The WTA's inhibition path: ``requested`` if given (checked), else the run's on-chip one."""
-    from ...config import INHIBITION_PATHS
+INHIBITION_PATHS = ("interneuron", "lateral")
 
+
+def resolve_inhibition_path(requested: str | None, config=None) -> str:
+    """The lava-learn WTA's inhibition path: ``requested`` if given (checked), else the
+    interneuron (`deploy lava`'s circuit; lava-learn's circuit is its own, `WTACircuit`'s, not
+    the on-chip presets' interneuron + weak lateral one, which `train --on-chip` runs)."""
     if requested is None:
-        onchip = getattr(config, "onchip", None)
-        return onchip.inhibition_path if onchip is not None and onchip.enabled else "interneuron"
+        return "interneuron"
     if requested not in INHIBITION_PATHS:
         raise ConfigError(f"--inhibition-path {requested!r} is unknown; choose one of: {', '.join(INHIBITION_PATHS)}")
     return requested

@@ -10,11 +10,11 @@ gap`` steps and sample n's input is sent at t = n*window + 1 .. n*window + steps
          ``vth`` [+ an adaptive part, see `Circuit`], voltage reset at the start of each window)
       -> one interneuron that fires at t + 1 if any WTA neuron fired at t
       -> inhibition of every WTA neuron by ``inh_weight * 2**inh_exp`` at t + 2
-         (and/or, with ``Circuit.lat_weight``, direct inhibitory synapses between the WTA neurons:
-         each spike at t inhibits every WTA neuron, itself included, by ``lat_weight *
-         2**lat_exp`` at t + 1; k spikes
-         sum to k times it, which Lava's LIF shifts 6 bits up in int32 and wraps into the 24-bit
-         current -- a large burst's inhibition turns into excitation, see `_wrap_current`)
+         (and/or, with ``Circuit.lat_weight``, direct inhibitory synapses between the WTA
+         neurons: each spike at t inhibits every WTA neuron, itself included, by ``lat_weight *
+         2**lat_exp`` at t + 1; k spikes sum to k times it, which Lava's LIF shifts 6 bits up in
+         int32 and wraps into the 24-bit current -- a large burst's inhibition turns into
+         excitation, see `_wrap_current`)
     learning engine: traces x1 x2 (pre spikes) and y1 y2 y3 (WTA spikes, the back-propagated
     action potential), a sum-of-products rule applied at the end of every ``t_epoch`` steps.
 
@@ -328,7 +328,7 @@ class ChipLearningLoop:
                 self._carry = out[window - 1].to(self.device)
         else:
             v = torch.zeros(k, dtype=torch.int64, device=self.device)
-            fired = self._fired_buf  # fired[q]: the step's spike count (lateral) or whether any spiked
+            fired = self._fired_buf  # fired[q]: the step's spike count
             fired.zero_()
             fired[-1] = carry_in  # q = -1: the carried-over step
             carry_out = torch.zeros(k, dtype=torch.bool, device=self.device)

@@ -47,6 +47,9 @@ def test_onchip_config_is_validated():
         resolve_config("mnist-wta100", overrides=["onchip.chip=loihi2", "onchip.gap=1"])
     with pytest.raises(ConfigError, match="exactly one plastic linear layer"):
         resolve_config("mnist", overrides=["onchip.chip=loihi2"])
+    assert cfg.onchip.lateral_inhibition == 0.25  # the presets' circuit: interneuron + weak lateral
+    with pytest.raises(ConfigError, match=r"onchip.lateral_inhibition must be in \[0, 4\]"):
+        resolve_config("mnist-wta100", overrides=["onchip.chip=loihi2", "onchip.lateral_inhibition=9"])
 
 
 def _cli(*args, cwd: Path):

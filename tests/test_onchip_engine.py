@@ -206,3 +206,13 @@ def test_lateral_inhibition_past_the_int32_shift_wraps_as_in_lava():
     assert per_step.max() == 1100 and (per_step == 1100).sum() >= 4  # the burst sustained itself
     np.testing.assert_array_equal(out["counts"].numpy(), ref_counts)
     np.testing.assert_array_equal(out["weights"].numpy(), ref_w)
+
+
+def test_inhibitory_weights_are_an_8_bit_mantissa_and_the_smallest_exponent():
+    """circuit.inhibition_weight: the presets' quarter threshold at vth 1491 is 372.75 -> 186 << 1
+    (372); what fits 8 bits keeps exponent 0; no inhibition is no synapse."""
+    from neurohebb.onchip.circuit import inhibition_weight
+
+    assert inhibition_weight(0.25 * 1491) == (186, 1)
+    assert inhibition_weight(200.4) == (200, 0) and inhibition_weight(0.0) == (0, 0)
+    assert inhibition_weight(16 * 1491) == (186, 7)  # the interneuron's 16 thresholds

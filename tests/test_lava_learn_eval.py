@@ -130,9 +130,8 @@ def test_lava_learn_inhibition_path_is_the_interneuron_unless_asked():
     K x K lateral synapses when asked; anything else is a one-line error."""
     from neurohebb.backends.lava.learning import resolve_inhibition_path
 
-    on_chip = resolve_config("mnist-wta100", overrides=['onchip.chip="loihi2"'])
-    assert resolve_inhibition_path(None, on_chip) == "interneuron"
-    assert resolve_inhibition_path("lateral", on_chip) == "lateral"
+    assert resolve_inhibition_path(None) == "interneuron"
+    assert resolve_inhibition_path("lateral") == "lateral"
     with pytest.raises(ConfigError, match="choose one of: interneuron, lateral"):
         resolve_inhibition_path("sideways")
 

@@ -244,7 +244,7 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
     on_chip = OnChipRule(rule or DEFAULT_RULE, traces, t_epoch, seed)
     require_lava()
     config, net = load_run(run_dir)
-    path = resolve_inhibition_path(inhibition_path, config)
+    path = resolve_inhibition_path(inhibition_path)
     # learning is driven by the WTA circuit's spikes, not by the layer's activation (which only
     # feeds the readout), so a Triangle layer learns on chip too: only the structure is checked
     check_supported(net, wta="currents")
@@ -310,7 +310,7 @@ def learn_run(run_dir, samples: int = 20, steps: int = 32, coding: str = "rate",
 INHIBITION_PATHS = ("interneuron", "lateral")
 
 
-def resolve_inhibition_path(requested: str | None, config=None) -> str:
+def resolve_inhibition_path(requested: str | None) -> str:
     """The lava-learn WTA's inhibition path: ``requested`` if given (checked), else the
     interneuron (`deploy lava`'s circuit; lava-learn's circuit is its own, `WTACircuit`'s, not
     the on-chip presets' interneuron + weak lateral one, which `train --on-chip` runs)."""

@@ -6,11 +6,12 @@ readout -- and its timing offsets must be identical to the NumPy twin's (`emulat
 offset below follows from one rule: a Dense process delivers at step t + 1 what it received at
 step t, and the WTA sees a sample's first input at step ``n * window + 1 + lead``.
 
-``lateral=True`` swaps the interneuron for a K x K inhibitory Dense from the WTA's spikes back
-onto its own input (every entry the inhibition, diagonal included): by the same rule a spike at
-t inhibits every WTA neuron at t + 1, and k spikes in a step inhibit k times, summed with the
-feed-forward current in the WTA's one input port (`neurohebb.onchip.engine.Circuit.lateral`).
-Learning runs use it; `deploy lava` and its NumPy twin keep the interneuron.
+Lateral inhibition is a K x K inhibitory Dense from the WTA's spikes back onto its own input
+(diagonal included): by the same rule a spike at t inhibits every WTA neuron at t + 1, and k
+spikes in a step inhibit k times, summed with the feed-forward current in the WTA's one input
+port (`neurohebb.onchip.engine.Circuit` ``lat_weight``). ``lateral=True`` puts it in place of
+the interneuron (at the interneuron's weight); ``lateral_weight`` adds it beside the interneuron
+(the on-chip presets' circuit). `deploy lava` and its NumPy twin keep the interneuron alone.
 """
 from __future__ import annotations
 

@@ -7,6 +7,10 @@ test images in Lava's fixed-point simulator and the first ``--emulate-samples`` 
 twin, checks that the twin reproduces Lava's readout and graded spike counts exactly on the
 common samples, and prints samples/s of both, their ratio, and the twin's accuracy and agreement
 with the trained model on all its samples. Timings include Lava's compilation and start-up.
+
+Lava runs `Conv` stages with `procs.conv_exact` (Lava's own sums, as one matrix product);
+``--lava-reference-samples N`` also plays N samples with Lava's own `PyConvModelFixed` and
+reports its speed and whether its readout and spike counts equal the fast model's.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lava-samples", type=int, default=20)
     p.add_argument("--emulate-samples", type=int, default=10000)
     p.add_argument("--calibration", type=int, default=1000)
+    p.add_argument("--lava-reference-samples", type=int, default=0,
+                   help="also run this many samples with Lava's own Conv model (slow) and compare")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
 
@@ -63,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         })
         result["speed_ratio_emulator_over_lava"] = round(result["emulator_samples_per_second"]
                                                          / result["lava_samples_per_second"], 1)
+        result["spikes_per_sample_by_stage"] = {st.name: round(float(c.sum(axis=1).mean()), 1)
+                                                for st, c in zip(sd.stages, run.counts)}
+    if args.lava_reference_samples > 0:
+        k = min(args.lava_reference_samples, args.lava_samples) if args.lava_samples > 0 else args.lava_reference_samples
+        ref, ref_timing = run_lava_sd(sd, x[:k], progress=True, conv_model="lava")
+        fast = emulate(sd, x[:k])
+        result.update({
+            "lava_reference_samples": k,
+            "lava_reference_samples_per_second": round(k / ref_timing.run_seconds, 4),
+            "lava_reference_equals_emulator": bool(np.array_equal(ref.readout, fast.readout)
+                                                   and all(np.array_equal(a, b) for a, b in zip(ref.counts, fast.counts))),
+        })
     print(json.dumps(result, indent=2))
     if args.json:
         from pathlib import Path

@@ -74,7 +74,11 @@ def test_quantised_circuit_tracks_the_float_logits():
     err = np.abs(twin.readout * sd.stages[-1].unit - logits).max() / np.abs(logits).max()
     assert err < 0.05
     peaks = sd.calibration["peak_units"]
-    assert all(s.weight_exp >= -8 for s in sd.stages) and max(peaks[:-1]) <= 2**13 + 1 and peaks[-1] <= 2**14 + 1
+    assert [s.kind for s in sd.stages] == ["sparse", "sparse", "conv", "sparse"]  # block0, pool0, block1, readout
+    assert all(s.weight_exp >= -8 for s in sd.stages) and peaks[-1] <= 2**14 + 1
+    # a Sparse stage's activations use about 13 bits; a Conv's unit is its input's, its sums stay under the 24-bit wrap
+    assert all(p <= 2**13 + 1 for p, s in zip(peaks[:-1], sd.stages) if s.kind == "sparse")
+    assert all(2**13 < p < 2**23 and s.weight_exp == 0 for p, s in zip(peaks, sd.stages) if s.kind == "conv")
     # emulating in chunks or at once gives the same graded spikes (samples are independent)
     again = emulate(sd, x, chunk=5)
     np.testing.assert_array_equal(again.readout, twin.readout)
@@ -113,7 +117,8 @@ def test_deploy_picks_the_sigma_delta_circuit_for_a_conv_run(tmp_path):
     assert metrics["circuit"] == "sigma-delta"
     assert metrics["emulation_readout_identical"] and metrics["emulation_counts_identical"]
     assert metrics["folded_float_agreement"] == 1.0
-    assert 0.0 <= metrics["agreement"] <= 1.0 and set(metrics["spikes_per_sample_by_stage"]) == {"block0", "block1", "readout"}
+    assert 0.0 <= metrics["agreement"] <= 1.0 and set(metrics["spikes_per_sample_by_stage"]) == {"block0", "pool0", "block1", "readout"}
+    assert [s["kind"] for s in metrics["mapping"]["stages"]] == ["sparse", "sparse", "conv", "sparse"]
     assert json.loads((out / "metrics.json").read_text())["samples"] == 8
     assert (out / "raster.png").stat().st_size > 0
 
@@ -127,7 +132,8 @@ def test_a_network_no_circuit_deploys_gets_both_reasons():
     assert choose_circuit(describe(conv_net()), None) == "sigma-delta"
 
 
-def test_the_folded_synapse_estimate_bounds_the_real_count_and_refuses_giant_networks():
+def test_the_synapse_estimate_bounds_the_real_count_and_the_paper_architecture_folds(monkeypatch):
+    from neurohebb.backends.lava import fold as fold_module
     from neurohebb.backends.lava.fold import fold, folded_synapses
     from neurohebb.backends.lava.mapping import UnsupportedNetwork
     from neurohebb.config import resolve_config
@@ -135,11 +141,17 @@ def test_the_folded_synapse_estimate_bounds_the_real_count_and_refuses_giant_net
 
     spec = describe(conv_net())
     stages = fold(spec)
-    for estimate, stage in zip(folded_synapses(spec), stages):
-        assert stage.matrix.nnz <= estimate
-    # the paper's mnist architecture with the chip changes: hundreds of millions of folded synapses
-    chip = resolve_config("mnist", None, ['layers.0.pool="avg"', 'layers.1.pool="avg"', "layers.0.activation_param=1.0",
-                                          "layers.1.activation_param=1.0"])
-    assert sum(folded_synapses(describe_config(chip))) > 400_000_000
-    with pytest.raises(UnsupportedNetwork, match="synapses .*cannot hold it"):
-        fold(describe(HebbNetwork(chip)))
+    estimates = folded_synapses(spec)
+    assert len(estimates) == len(stages)
+    for estimate, stage in zip(estimates, stages):
+        assert (stage.matrix.nnz <= estimate) if stage.kind == "sparse" else estimate == 0
+    # the paper's mnist architecture with the chip changes: its conv blocks after the first are
+    # Conv processes, so the sparse synapses are the first block's, the relays' and the readout's
+    chip = resolve_config("mnist-deploy", None, [])
+    chip_spec = describe_config(chip)
+    assert 1_000_000 < sum(folded_synapses(chip_spec)) < fold_module.MAX_SYNAPSES
+    kinds = [s.kind for s in fold(describe(HebbNetwork(chip)))]
+    assert kinds == ["sparse", "sparse", "conv", "sparse", "conv", "sparse"]
+    monkeypatch.setattr(fold_module, "MAX_SYNAPSES", 1000)
+    with pytest.raises(UnsupportedNetwork, match="sparse synapses .*cannot hold it"):
+        fold(spec)

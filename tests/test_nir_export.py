@@ -14,7 +14,7 @@ from test_lava_sigma_delta import conv_net, images  # noqa: E402
 
 def test_export_reads_back_with_the_folded_weights(tmp_path, capsys, monkeypatch):
     from neurohebb.backends.nir import export as export_module
-    from neurohebb.backends.nir.export import conv_form
+    from neurohebb.backends.lava.fold import conv_form
     from neurohebb.cli import main
     from test_lava_deploy import bars_dataset
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, default_preset: str | None = None) -> None:
-    parser.add_argument("--preset", default=default_preset, help="network preset: cifar10, mnist, mnist-mlp, digits" + (f" (default {default_preset})" if default_preset else ""))
+    from ..config import preset_names
+
+    parser.add_argument("--preset", default=default_preset, metavar="PRESET",
+                        help="network preset: " + ", ".join(preset_names()) + (f" (default {default_preset})" if default_preset else ""))
     parser.add_argument("--config", metavar="FILE.toml", help="TOML file overriding preset fields (same layout as the presets)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one field, e.g. --set hebbian.batch_size=32 --set layers.0.lr=0.05 (repeatable)")

@@ -281,15 +281,21 @@ def deployment_status(spec) -> dict:
         circuit, how = "spiking", ("spiking WTA circuit: Dense 8-bit synapses, LIF neurons, one inhibitory interneuron "
                                    "(tested: Lava = NumPy twin, tests/test_lava_deploy.py)")
     elif not sd:
-        circuit, how = SIGMA_DELTA, ("Sparse 8-bit synapses + SigmaDelta ReLU neurons, Triangle centring, BatchNorm and "
-                                     "average pooling folded in (tested: Lava = NumPy twin spike for spike, "
-                                     "tests/test_lava_sigma_delta.py)")
+        circuit, how = SIGMA_DELTA, None
     else:
         circuit, how = None, None
     blocks = []
-    for b in spec.blocks:
+    for i, b in enumerate(spec.blocks):
         mine = [p for p in sd if p.startswith(f"layers.{b.index}.")]
-        if circuit is not None:
+        if circuit == SIGMA_DELTA:
+            synapses = ("a pooling/reflect-padding relay (Sparse + SigmaDelta) then a Lava Conv process (kernel stored "
+                        "once, tests/test_lava_conv.py)" if b.kind == "conv" and i > 0 else
+                        "Sparse 8-bit synapses (the convolution unrolled, reflect padding folded in)")
+            blocks.append({"block": f"block{b.index}", "deploys": True,
+                           "how": f"{synapses} + SigmaDelta ReLU neurons; Triangle centring, BatchNorm and average "
+                                  "pooling folded in (tested: Lava = NumPy twin spike for spike, "
+                                  "tests/test_lava_sigma_delta.py)"})
+        elif circuit is not None:
             blocks.append({"block": f"block{b.index}", "deploys": True, "how": how})
         else:
             blocks.append({"block": f"block{b.index}", "deploys": not mine,

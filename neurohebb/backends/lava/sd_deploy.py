@@ -12,13 +12,14 @@ import numpy as np
 
 from ...errors import ConfigError
 
-SYNOPS_NOTE = ("graded spikes into each stage x that neuron's synapses in the stage (its column of the folded "
-               "matrix), summed over stages (input spikes included)")
+SYNOPS_NOTE = ("graded spikes into each stage x the synapses each spike drives in the stage (its column of a Sparse "
+               "stage; the kernel taps covering it x the output channels of a Conv stage), summed over stages "
+               "(input spikes included)")
 
 
 def synaptic_ops(net, run) -> np.ndarray:
     """Synaptic operations per sample (see SYNOPS_NOTE); an input spike per nonzero pixel."""
-    fan_out = [np.diff(st.weights.tocsc().indptr) for st in net.stages]
+    fan_out = [st.fan_out() for st in net.stages]
     ops = run.input_spikes * 0
     ops = ops.astype(np.float64)
     # input spikes (nonzero pixels), each with its column of stage 0 (on average)
@@ -61,8 +62,10 @@ def deploy_sigma_delta(run_dir, config, net, spec, samples: int, tag: str, out_d
         "lava_build_seconds": round(timing.build_seconds, 3),
         "time_steps": int(timing.steps),
         "mapping": sd.summary(),
-        "exact_parts": "folding of Triangle(power 1), BatchNorm and average pooling into ReLU stages; Lava = NumPy twin",
-        "approximate_parts": "8-bit weights per stage, integer activations and biases, floor of weight_exp shifts",
+        "exact_parts": ("folding of Triangle(power 1), BatchNorm, reflect padding and average pooling into ReLU stages "
+                        "(conv blocks after the first as Lava Conv processes after a pooling relay); Lava = NumPy twin"),
+        "approximate_parts": ("8-bit weights per stage, integer activations and biases, floor of weight_exp and state_exp "
+                              "shifts"),
         "run_test_accuracy": _run_metric(run_dir, "test_accuracy"),
     }
     if check_emulation:

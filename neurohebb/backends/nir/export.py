@@ -34,36 +34,18 @@ def require_nir():
     return nir
 
 
-def conv_form(block) -> tuple[np.ndarray, np.ndarray]:
-    """A block's kernels and per-channel bias with Triangle centring and BatchNorm folded in
-    (exact under reflect padding: every window sees real, mirrored pixels of each channel)."""
-    w = np.asarray(block.weight, dtype=np.float64)
-    bias = np.zeros(w.shape[0]) if block.bias is None else np.asarray(block.bias, dtype=np.float64)
-    if block.activation == "triangle":
-        w = w - w.mean(axis=0, keepdims=True)
-        bias = bias - bias.mean()
-    if block.norm is not None:
-        scale, mean = block.norm.scale, block.norm.mean
-        if block.kind == "conv":
-            w = w * scale[None, :, None, None]
-            bias = bias - (w * mean[None, :, None, None]).reshape(w.shape[0], -1).sum(axis=1)
-        else:
-            w = w * scale[None, :]
-            bias = bias - w @ mean
-    return w, bias
-
-
 def activation_scales(spec, calibration_images: np.ndarray, percentile: float = 100.0) -> list[float]:
     """Per block, the largest (or `percentile`) ReLU activation on calibration images."""
     from ..lava.fold import fold, forward
 
-    outs = forward(fold(spec), calibration_images)[:-1]
+    stages = fold(spec)
+    outs = [o for s, o in zip(stages, forward(stages, calibration_images)) if s.name.startswith("block")]
     return [float(np.percentile(o, percentile)) or 1.0 for o in outs]
 
 
 def to_nir(spec, calibration_images: np.ndarray, percentile: float = 100.0, run_dir: str | None = None):
     """The NIRGraph of a network description (see the module docstring)."""
-    from ..lava.fold import unsupported
+    from ..lava.fold import conv_form, unsupported
 
     nir = require_nir()
     problems = unsupported(spec)

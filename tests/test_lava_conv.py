@@ -100,3 +100,13 @@ def test_an_unknown_conv_model_is_refused():
     sd = map_sigma_delta(describe(three_block_net()), images(8, seed=6))
     with pytest.raises(ConfigError, match="conv_model must be 'gemm' or 'lava'"):
         run_lava_sd(sd, images(1, seed=7), conv_model="torch")
+
+
+def test_firing_flags_pack_48_to_a_word_and_unpack_exactly():
+    pytest.importorskip("lava")
+    from neurohebb.backends.lava.procs.graded_io import BITS_PER_WORD, pack_bits, unpack_bits
+
+    flags = np.random.default_rng(8).random((5, 3 * BITS_PER_WORD + 7)) < 0.3
+    words = pack_bits(flags)
+    assert words.shape == (5, 4) and words.max() < 2**BITS_PER_WORD  # exact as float64, which Lava's Var.get sends
+    np.testing.assert_array_equal(unpack_bits(words.astype(np.float64).astype(np.int64), flags.shape[1]), flags)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...errors import ConfigError, NeurohebbError
 from .lava_api import require_lava, sign_mode
 from .sigma_delta import SDNetwork, SDRun
 
@@ -30,6 +30,7 @@ class SDTiming:
     build_seconds: float
     run_seconds: float
     steps: int
+    read_seconds: float = 0.0  # reading the recorded spikes back (Lava sends a Var one element at a time)
 
 
 def lava_order(shape: tuple[int, ...]) -> np.ndarray:
@@ -59,7 +60,7 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
     "gemm" runs `Conv` with `procs.conv_exact` (exactly Lava's sums, faster), "lava" with Lava's
     own `PyConvModelFixed`."""
     from . import compat
-    from .procs import graded_io, spike_io
+    from .procs import graded_io
 
     images = np.asarray(images)
     n = len(images)
@@ -99,8 +100,8 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
         neurons = graded_io.SigmaDeltaReset(shape=(st.size,), vth=net.vth(i), bias=(bias >> st.state_exp).astype(np.int32),
                                             act_mode=mode, state_exp=st.state_exp, reset_interval=w,
                                             reset_offset=net.counter_offset(i) % w, name=f"{st.name}_neurons")
-        counter = spike_io.WindowSpikeCounter(shape=(st.size,), window=w, num_windows=n, offset=net.counter_offset(i),
-                                              raster_window=raster_sample if 0 <= raster_sample < n else -1)
+        counter = graded_io.WindowFiringBits(shape=(st.size,), window=w, num_windows=n, offset=net.counter_offset(i),
+                                             raster_window=raster_sample if 0 <= raster_sample < n else -1)
         syn_out.connect(neurons.a_in)
         neurons.s_out.connect(counter.s_in)
         counters.append(counter)
@@ -133,16 +134,28 @@ def run_lava_sd(net: SDNetwork, images: np.ndarray, raster_sample: int = 0, prog
                 bar.n = done // w
                 bar.refresh()
         seconds = time.perf_counter() - t1
+        t2 = time.perf_counter()
         readout = np.rint(np.asarray(sampler.samples.get())).astype(np.int64)
-        counts = [_twin_order(np.asarray(c.counts.get()).astype(np.int64), o) for c, o in zip(counters, orders)]
-        rasters = [_twin_order(np.asarray(c.raster.get()).astype(np.int64), o) for c, o in zip(counters, orders)]
+        counts, rasters = [], []
+        for st, c, o in zip(net.stages, counters, orders):
+            fired = graded_io.unpack_bits(np.rint(np.asarray(c.bits.get())).astype(np.int64), st.size).astype(np.int64)
+            totals = np.rint(np.asarray(c.totals.get())).astype(np.int64)
+            if not np.array_equal(fired.sum(axis=1), totals):
+                raise NeurohebbError(f"stage {st.name}: a neuron sent more than one graded spike in a sample window; "
+                                     "the circuit's timing is broken (sigma-delta neurons restart once per window)")
+            counts.append(_twin_order(fired, o))
+            raster = np.zeros((w, st.size), np.int64)
+            if 0 <= raster_sample < n:
+                raster = graded_io.unpack_bits(np.rint(np.asarray(c.raster_bits.get())).astype(np.int64), st.size)
+            rasters.append(_twin_order(raster.astype(np.int64), o))
     finally:
         if bar is not None:
             bar.close()
         gen.stop()
+    read = time.perf_counter() - t2
     nonzero_in = (images.reshape(n, -1) != 0).sum(axis=1)
     run = SDRun(readout, counts, rasters if 0 <= raster_sample < n else None, nonzero_in)
-    return run, SDTiming(build, seconds, total)
+    return run, SDTiming(build, seconds, total, read)
 
 
 def _twin_order(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:

@@ -60,6 +60,7 @@ def deploy_sigma_delta(run_dir, config, net, spec, samples: int, tag: str, out_d
         "samples_per_second_definition": "samples / wall seconds of the whole Lava run (compilation and process start included)",
         "lava_run_seconds": round(timing.run_seconds, 3),
         "lava_build_seconds": round(timing.build_seconds, 3),
+        "lava_read_seconds": round(timing.read_seconds, 3),
         "time_steps": int(timing.steps),
         "mapping": sd.summary(),
         "exact_parts": ("folding of Triangle(power 1), BatchNorm, reflect padding and average pooling into ReLU stages "

@@ -53,6 +53,48 @@ class SigmaDeltaReset(SigmaDelta):
         super().__init__(reset_interval=reset_interval, reset_offset=reset_offset, **kwargs)
 
 
+BITS_PER_WORD = 48  # Lava's Var.get sends every array element as a float64: 48-bit words stay exact
+
+
+def pack_bits(flags: np.ndarray) -> np.ndarray:
+    """Boolean flags [..., n] as int64 words [..., ceil(n / 48)] (flag j is bit j % 48 of word j // 48)."""
+    flags = np.asarray(flags, dtype=bool)
+    n = flags.shape[-1]
+    words = -(-n // BITS_PER_WORD)
+    padded = np.zeros(flags.shape[:-1] + (words * BITS_PER_WORD,), dtype=np.int64)
+    padded[..., :n] = flags
+    weights = np.left_shift(np.int64(1), np.arange(BITS_PER_WORD, dtype=np.int64))
+    return (padded.reshape(flags.shape[:-1] + (words, BITS_PER_WORD)) * weights).sum(axis=-1)
+
+
+def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
+    """The inverse of `pack_bits`: int64 words [..., w] -> flags [..., n] (uint8)."""
+    words = np.asarray(words, dtype=np.int64)
+    bits = np.right_shift(words[..., None], np.arange(BITS_PER_WORD, dtype=np.int64)) & 1
+    return bits.reshape(words.shape[:-1] + (-1,))[..., :n].astype(np.uint8)
+
+
+class WindowFiringBits(AbstractProcess):
+    """Which neurons sent a graded spike in each sample window, packed 48 per word, and how many
+    spikes each window carried; optionally one window's raster, packed the same way.
+
+    Why not `spike_io.WindowSpikeCounter`: Lava 0.10 reads a Var back one element at a time
+    (`PyLoihiProcessModel._get_var`, about 20k elements/s here), and the paper's mnist network has
+    300k neurons: per-neuron counts of 200 samples would take an hour to read, the packed flags a
+    minute. A sigma-delta neuron restarted per window fires at most once in it, so the flags and
+    the totals together say everything the counts would (`run_lava_sd` checks they agree).
+    A spike at step t (1-based) belongs to window ``(t - offset) // window``.
+    """
+
+    def __init__(self, *, shape: tuple[int], window: int, num_windows: int, offset: int, raster_window: int = -1) -> None:
+        super().__init__(shape=shape, window=window, num_windows=num_windows, offset=offset, raster_window=raster_window)
+        words = -(-int(np.prod(shape)) // BITS_PER_WORD)
+        self.s_in = InPort(shape=shape)
+        self.bits = Var(shape=(num_windows, words), init=0)
+        self.totals = Var(shape=(num_windows,), init=0)
+        self.raster_bits = Var(shape=(window, words), init=0)
+
+
 class WindowSampler(AbstractProcess):
     """Sums graded input spikes from each step t with ``t % window == reset_offset`` on; at the
     end of window n (step ``(n + 1) * window``) stores the sum as row n of ``samples``."""
@@ -124,6 +166,35 @@ class _SamplerModel(PyLoihiProcessModel):
         n, phase = divmod(self.time_step, w)
         if phase == 0 and 1 <= n <= self.samples.shape[0]:
             self.samples[n - 1] = self._sum.astype(self.samples.dtype)
+
+
+@implements(proc=WindowFiringBits, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyWindowFiringBitsFixed(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    bits: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    totals: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    raster_bits: np.ndarray = LavaPyType(np.ndarray, np.int64)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._fired = None
+
+    def run_spk(self) -> None:
+        p = self.proc_params
+        spikes = np.asarray(self.s_in.recv()) != 0
+        n, phase = divmod(self.time_step - p["offset"], p["window"])
+        if self.time_step < p["offset"] or n >= self.bits.shape[0]:
+            return
+        if self._fired is None or phase == 0:
+            self._fired = np.zeros(spikes.shape, dtype=bool)
+        if spikes.any():
+            self._fired |= spikes
+            self.totals[n] += int(spikes.sum())
+            self.bits[n] = pack_bits(self._fired)
+            if n == p["raster_window"]:
+                self.raster_bits[phase] = pack_bits(spikes)
 
 
 @implements(proc=WindowSampler, protocol=LoihiProtocol)

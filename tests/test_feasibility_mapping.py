@@ -64,6 +64,34 @@ def test_the_wta_circuit_adds_an_interneuron_and_one_feedback_synapse_per_neuron
     assert m.plastic_synapses == 30 * 20  # the feedback synapse does not learn
 
 
+def test_lateral_inhibition_adds_k_by_k_fixed_synapses_and_k_input_lines():
+    chip = toy_chip(neurons_per_core=1000, synaptic_memory_bits_per_core=100_000, max_input_axons_per_core=1000)
+    m = map_layer(linear_layer("l", 20, 30, rule="softhebb"), chip, bits_per_synapse=8, wta=True, lateral=True)
+    exc, inh = m.populations
+    assert (exc.fan_in, inh.fan_in) == (20 + 1 + 30, 30)  # pixels, the interneuron, the 30 neurons of the group
+    assert m.stored_synapses == 30 * 51 + 30
+    assert m.plastic_synapses == 30 * 20
+    assert exc.inputs_per_core == 20 + 1 + 30
+    # K = 600: 621 synapses x 8 bits a neuron -> 20 neurons per 100 kbit core (30 cores), against 595 without
+    wide = linear_layer("l", 20, 600, rule="softhebb")
+    with_lateral, without = map_layer(wide, chip, 8, wta=True, lateral=True), map_layer(wide, chip, 8, wta=True)
+    assert [p.neurons_per_core for p in with_lateral.populations[:1] + without.populations[:1]] == [20, 595]
+    assert (with_lateral.cores, without.cores) == (30 + 1, 2 + 1)  # + the interneuron's core
+
+
+def test_an_on_chip_run_counts_its_lateral_synapses_in_the_report():
+    from neurohebb.feasibility.analysis import analyse_config
+
+    chip = load_chip("loihi2")
+    policy = PrecisionPolicy.parse("weight=m8")
+    on_chip = resolve_config("mnist-wta100", None, ['onchip.chip="loihi2"'])
+    float_run = resolve_config("mnist-wta100", None, [])
+    reports = [analyse_config(c, [chip], policy, activity_rate=0.05) for c in (on_chip, float_run)]
+    assert [r["lateral_inhibition"] for r in reports] == [True, False]
+    stored = [sum(layer["stored_synapses"] for layer in r["chips"][0]["mapping"]["layers"]) for r in reports]
+    assert stored[0] - stored[1] == 100 * 100  # one position, K = 100
+
+
 def test_unrolled_convolution_is_placed_position_by_position_under_the_axon_limit():
     # input 2x6x6, 4 channels, k3 -> 4x4 positions, fan-in 18 per neuron
     layer = conv_layer("c", (2, 6, 6), 4, 3, rule="supervised")

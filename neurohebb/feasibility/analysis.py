@@ -23,7 +23,8 @@ MODEL_ASSUMPTIONS = (
     "rate coding: an activation is a spike train whose per-step spike probability is the activation over its "
     "layer's 99.9th percentile (pixels as they are); a sample lasts time_steps steps",
     "a core holds neurons of one layer; neurons are placed position by position with all channels of a position together",
-    "a soft-WTA layer's competition uses one inhibitory interneuron per position (K + K synapses), counted in the mapping",
+    "a soft-WTA layer's competition uses one inhibitory interneuron per position (K + K synapses), counted in the mapping; "
+    "an on-chip learning run with lateral inhibition (onchip.lateral_inhibition > 0) adds K x K lateral synapses per position",
     "a neuron too large for a core is split into partial-sum neurons plus a combining neuron (approximate on spiking chips)",
     "input pixels arrive from off chip; pooling and the readout's label path are not given neurons",
     "learning is online: one update per stored plastic synapse per learning epoch (the sample, or the chip's longest epoch)",
@@ -71,9 +72,10 @@ def _verdict(mapping, rules, cost) -> dict[str, Any]:
 
 
 def analyse_chip(layers: list[LayerSpec], chip: Chip, policy: PrecisionPolicy, activity: ActivityProfile, *,
-                 time_steps: int = DEFAULT_TIME_STEPS, batch_size: int = 1, wta: bool = True) -> dict[str, Any]:
+                 time_steps: int = DEFAULT_TIME_STEPS, batch_size: int = 1, wta: bool = True,
+                 lateral: bool = False) -> dict[str, Any]:
     storage = weight_storage(chip, policy)
-    mapping = map_network(layers, chip, storage.bits, wta)
+    mapping = map_network(layers, chip, storage.bits, wta, lateral)
     rules = analyse_network(layers, chip, policy, activity, time_steps, batch_size)
     cost = estimate_costs(layers, mapping, activity, chip, time_steps)
     return {
@@ -99,7 +101,7 @@ def _figures_used(chip: Chip) -> dict[str, str]:
 
 def analyse(layers: list[LayerSpec], chips: list[Chip], policy: PrecisionPolicy, activity: ActivityProfile, *,
             network: str = "custom", time_steps: int = DEFAULT_TIME_STEPS, batch_size: int = 1,
-            wta: bool = True) -> dict[str, Any]:
+            wta: bool = True, lateral: bool = False) -> dict[str, Any]:
     """The whole report for `layers` on every chip in `chips`."""
     if not chips:
         raise ValueError("analyse needs at least one chip")
@@ -110,9 +112,11 @@ def analyse(layers: list[LayerSpec], chips: list[Chip], policy: PrecisionPolicy,
         "time_steps": time_steps,
         "hebbian_batch_size": batch_size,
         "wta_circuit": wta,
+        "lateral_inhibition": bool(wta and lateral),
         "activity": activity.to_dict(),
         "assumptions": list(MODEL_ASSUMPTIONS),
-        "chips": [analyse_chip(layers, chip, policy, activity, time_steps=time_steps, batch_size=batch_size, wta=wta)
+        "chips": [analyse_chip(layers, chip, policy, activity, time_steps=time_steps, batch_size=batch_size, wta=wta,
+                               lateral=lateral)
                   for chip in chips],
     }
 
@@ -144,5 +148,7 @@ def analyse_config(config, chips: list[Chip], policy: PrecisionPolicy, *, net=No
     activity = config_activity(config, net=net, data_dir=data_dir, samples=samples, activity_rate=activity_rate, seed=seed)
     # a trained network: the layers of its own description (the one the backends deploy)
     layers = spec_layers(describe(net)) if net is not None else network_layers(config)
+    # the on-chip learning circuit's WTA adds K x K lateral inhibitory synapses (onchip.lateral_inhibition)
+    lateral = bool(config.onchip.chip) and config.onchip.lateral_inhibition > 0
     return analyse(layers, chips, policy, activity, network=network or config.preset,
-                   time_steps=time_steps, batch_size=config.hebbian.batch_size, wta=wta)
+                   time_steps=time_steps, batch_size=config.hebbian.batch_size, wta=wta, lateral=lateral)

@@ -8,7 +8,9 @@ Assumptions (each one is repeated in the report):
 * Every neuron is updated every step; a neuron counts as "active" in a step with probability
   equal to its layer's output rate (the chip's active/idle update energies are weighted so).
 * The WTA circuit's interneuron fires at its layer's output rate (2 * neurons * rate synaptic
-  operations per step); partial-sum neurons of a split fire at their layer's output rate.
+  operations per step), and with the on-chip learning circuit's lateral inhibition each spike also
+  drives the K lateral synapses of its group; partial-sum neurons of a split fire at their layer's
+  output rate.
 * Learning applies one update per stored plastic synapse per learning epoch; an epoch is the
   whole sample (or the chip's longest epoch if shorter). With shared weights, the work is one
   contribution per (position, synapse) instead.
@@ -128,6 +130,8 @@ def estimate_costs(layers: list[LayerSpec], mapping: NetworkMapping, activity: A
         extra = 0.0
         if mapping.wta_circuit and spec.competitive:
             extra += 2 * spec.neurons * act.output_rate
+            if mapping.lateral_inhibition:  # each spike also drives its group's K lateral synapses
+                extra += spec.neurons * act.output_rate * spec.channels
         if lm.split > 1:
             extra += spec.neurons * lm.split * act.output_rate
         synops = ff + extra

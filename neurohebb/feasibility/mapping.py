@@ -12,7 +12,9 @@ The model (every step is stated in the report):
   the kernel. With sharing, a core stores each of its channels' kernels once.
 * A soft-WTA layer needs its competition built from neurons: one inhibitory interneuron per
   competition group (output position) receives the group's K neurons and feeds back to each of
-  them -- K + K synapses and one neuron per position (a global-inhibition WTA circuit).
+  them -- K + K synapses and one neuron per position (a global-inhibition WTA circuit). The
+  on-chip learning circuit (``onchip.lateral_inhibition`` > 0) adds K x K lateral inhibitory
+  synapses per position: every neuron receives one from each neuron of its group.
 * A neuron whose fan-in cannot fit a core is split into ``s`` partial-sum neurons (each on a slice
   of the inputs) and one combining neuron: the smallest ``s`` that fits is used. On a spiking chip
   the combination of partial sums is an approximation, which the report says.
@@ -45,7 +47,8 @@ class Population:
 
     ``group`` neurons share their inputs (the channels at one position; a whole linear layer).
     ``lines`` is the number of input lines one group reads (None for a convolution: ``conv`` says).
-    ``feedback`` adds one inhibitory input line per position (the WTA interneuron's axon).
+    ``feedback`` adds one inhibitory input line per position (the WTA interneuron's axon);
+    ``lateral`` synapses per neuron (and input lines per group) come from the group's own neurons.
     """
 
     role: str  # excitatory | partial | combine | inhibitory
@@ -58,17 +61,18 @@ class Population:
     conv: _ConvGeometry | None = None
     feedback: bool = False
     copies: int = 1  # identical populations (one per input slice of a split)
+    lateral: int = 0
 
     @property
     def fixed_fan_in(self) -> int:
-        """Synapses per neuron that never learn (the WTA interneuron's feedback)."""
-        return 1 if self.feedback else 0
+        """Synapses per neuron that never learn (the WTA interneuron's feedback, lateral inhibition)."""
+        return (1 if self.feedback else 0) + self.lateral
 
     def inputs(self, first: int, n: int) -> int:
         """Distinct input lines of the neurons first .. first+n-1."""
         g0, g1 = first // self.group, (first + n - 1) // self.group
         groups = g1 - g0 + 1
-        extra = groups if self.feedback else 0
+        extra = groups * ((1 if self.feedback else 0) + self.lateral)
         if self.conv is None:
             assert self.lines is not None
             shared_lines = self.lines if self.group == self.neurons else self.lines * groups
@@ -154,6 +158,7 @@ class NetworkMapping:
     layers: list[LayerMapping]
     cores_per_chip: int | None
     notes: list[str] = field(default_factory=list)
+    lateral_inhibition: bool = False
 
     @property
     def fits(self) -> bool:
@@ -179,6 +184,7 @@ class NetworkMapping:
             "weight_bits": self.weight_bits,
             "bits_per_synapse": self.bits_per_synapse,
             "wta_circuit": self.wta_circuit,
+            "lateral_inhibition": self.lateral_inhibition,
             "total_cores": self.total_cores,
             "cores_per_chip": self.cores_per_chip,
             "chips": self.chips,
@@ -191,16 +197,17 @@ class NetworkMapping:
 # Populations of a layer
 
 
-def _base_populations(layer: LayerSpec, wta: bool) -> list[Population]:
+def _base_populations(layer: LayerSpec, wta: bool, lateral: bool = False) -> list[Population]:
     feedback = wta and layer.competitive
-    fan_in = layer.fan_in + (1 if feedback else 0)
+    k_lateral = layer.channels if feedback and lateral else 0
+    fan_in = layer.fan_in + (1 if feedback else 0) + k_lateral
     if layer.kind == "conv":
         geometry = _ConvGeometry(tuple(np.unique(w) for w in conv_windows(layer)), layer.input_shape[0])
         main = Population("excitatory", layer.neurons, layer.channels, fan_in, layer.plastic, True,
-                          conv=geometry, feedback=feedback)
+                          conv=geometry, feedback=feedback, lateral=k_lateral)
     else:
         main = Population("excitatory", layer.neurons, layer.neurons, fan_in, layer.plastic, False,
-                          lines=layer.fan_in, feedback=feedback)
+                          lines=layer.fan_in, feedback=feedback, lateral=k_lateral)
     pops = [main]
     if feedback:
         pops.append(Population("inhibitory", layer.positions, 1, layer.channels, False, False, lines=layer.channels))
@@ -209,7 +216,7 @@ def _base_populations(layer: LayerSpec, wta: bool) -> list[Population]:
 
 def _split(pop: Population, layer: LayerSpec, s: int) -> list[Population] | None:
     """Partial-sum neurons over `s` input slices plus combining neurons; None if `s` is pointless."""
-    base_fan_in = pop.fan_in - (1 if pop.feedback else 0)
+    base_fan_in = pop.fan_in - pop.fixed_fan_in
     if s > base_fan_in:
         return None
     if pop.conv is not None:
@@ -224,7 +231,7 @@ def _split(pop: Population, layer: LayerSpec, s: int) -> list[Population] | None
         part_lines = math.ceil(pop.lines / s) if pop.lines else math.ceil(base_fan_in / s)
         partial = Population("partial", pop.neurons, pop.group, math.ceil(base_fan_in / s), pop.plastic,
                              pop.shareable, lines=part_lines, copies=s)
-    extra = 1 if pop.feedback else 0
+    extra = pop.fixed_fan_in  # the combining neurons spike, so they receive the WTA's inhibition
     combine = Population("combine", pop.neurons, 1, s + extra, False, False, lines=s + extra)
     return [partial, combine]
 
@@ -354,11 +361,13 @@ def _largest_group_run(pop: Population, run: int, max_axons: int) -> int:
 # Layers and networks
 
 
-def map_layer(layer: LayerSpec, chip: Chip, bits_per_synapse: int | None, wta: bool = True) -> LayerMapping:
-    """Place one layer (its neurons, any partial-sum split, its WTA interneurons) on `chip`."""
+def map_layer(layer: LayerSpec, chip: Chip, bits_per_synapse: int | None, wta: bool = True,
+              lateral: bool = False) -> LayerMapping:
+    """Place one layer (its neurons, any partial-sum split, its WTA interneurons and lateral
+    inhibitory synapses) on `chip`."""
     result = LayerMapping(layer.name, layer.kind, fits=True, split=1)
     try:
-        for pop in _base_populations(layer, wta):
+        for pop in _base_populations(layer, wta, lateral):
             placed = _place(pop, chip, bits_per_synapse)
             if placed is not None:
                 result.populations.append(placed)
@@ -400,10 +409,12 @@ def bits_per_synapse(chip: Chip, weight_bits: int | None, plastic: bool = True) 
     return weight_bits + (extra or 0)
 
 
-def map_network(layers: list[LayerSpec], chip: Chip, weight_bits: int | None, wta: bool = True) -> NetworkMapping:
-    """Map every layer; `weight_bits` comes from the precision policy (see ``storage.weight_bits``)."""
+def map_network(layers: list[LayerSpec], chip: Chip, weight_bits: int | None, wta: bool = True,
+                lateral: bool = False) -> NetworkMapping:
+    """Map every layer; `weight_bits` comes from the precision policy (see ``storage.weight_bits``);
+    `lateral`: the WTA also has K x K lateral inhibitory synapses (the on-chip learning circuit)."""
     bits = bits_per_synapse(chip, weight_bits)
-    mapped = [map_layer(layer, chip, bits, wta) for layer in layers]
+    mapped = [map_layer(layer, chip, bits, wta, lateral) for layer in layers]
     notes = []
     fan_out = chip.get("architecture", "max_fan_out_per_neuron")
     if fan_out is not None:
@@ -413,4 +424,5 @@ def map_network(layers: list[LayerSpec], chip: Chip, weight_bits: int | None, wt
                 f"a neuron reaches {fan_out} axon(s), so an input line read by more cores needs splitter neurons "
                 f"(not counted); layers spread over more than {fan_out} core(s): {', '.join(spread)}"
             )
-    return NetworkMapping(chip.name, weight_bits, bits, wta, mapped, chip.get("architecture", "cores_per_chip"), notes)
+    return NetworkMapping(chip.name, weight_bits, bits, wta, mapped, chip.get("architecture", "cores_per_chip"), notes,
+                          lateral_inhibition=bool(wta and lateral))

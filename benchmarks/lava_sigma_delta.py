@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     sd = map_sigma_delta(describe(net), np.asarray(data.x_train[:args.calibration]))
     model = model_predictions(net, x)
     t0 = time.perf_counter()
-    twin = emulate(sd, x[:args.emulate_samples])
+    twin = emulate(sd, x[:args.emulate_samples], per_neuron=False)
     t_twin = time.perf_counter() - t0
     result = {"emulate_samples": args.emulate_samples,
               "emulator_samples_per_second": round(args.emulate_samples / t_twin, 2),

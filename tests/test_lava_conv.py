@@ -71,6 +71,9 @@ def test_three_conv_blocks_fold_exactly_and_the_twin_tracks_them():
     twin = emulate(sd, x)
     err = np.abs(twin.readout * sd.stages[-1].unit - expected).max() / np.abs(expected).max()
     assert err < 0.05
+    totals = emulate(sd, x, chunk=5, per_neuron=False)  # the compact form for whole test sets
+    np.testing.assert_array_equal(totals.readout, twin.readout)
+    np.testing.assert_array_equal(totals.spikes_per_sample(), twin.spikes_per_sample())
 
 
 @pytest.mark.parametrize("conv_model", ["gemm", "lava"])

@@ -306,7 +306,7 @@ class SDRun:
     """Per-sample results of the sigma-delta circuit (Lava or the twin)."""
 
     readout: np.ndarray  # [N, C] readout activations at the end of each window (integers)
-    counts: list[np.ndarray]  # per stage [N, neurons]: graded spikes per sample window
+    counts: list[np.ndarray]  # per stage [N, neurons]: graded spikes per sample window ([N, 1] totals: see `emulate`)
     rasters: list[np.ndarray] | None = None  # per stage [window, neurons] for the raster sample
     input_spikes: np.ndarray | None = None  # [N] nonzero input graded spikes
 
@@ -339,9 +339,12 @@ def _stage(stage: SDStage, vth: int, spikes: np.ndarray) -> tuple[np.ndarray, np
     return act, np.right_shift(sent, stage.state_exp)
 
 
-def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample: int = 0) -> SDRun:
+def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample: int = 0,
+            per_neuron: bool = True) -> SDRun:
     """Every image through the circuit, as the Lava run computes it (samples are independent:
-    every neuron restarts when a sample's wave reaches it)."""
+    every neuron restarts when a sample's wave reaches it). ``per_neuron`` False keeps only each
+    stage's spike total per sample (``counts[i]`` is [N, 1]): the paper's mnist network has 300k
+    neurons, whose per-sample flags for the whole test set would fill 3 GB."""
     images = np.asarray(images)
     n = len(images)
     if n < 1:
@@ -350,7 +353,7 @@ def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample:
     if flat.shape[1] != net.num_inputs:
         raise ConfigError(f"images have {flat.shape[1]} pixels, the network expects {net.num_inputs}")
     readout = np.zeros((n, net.num_classes), np.int64)
-    counts = [np.zeros((n, s.size), np.int64) for s in net.stages]
+    counts = [np.zeros((n, s.size if per_neuron else 1), np.uint8 if per_neuron else np.int64) for s in net.stages]
     rasters = [np.zeros((net.window, s.size), np.int64) for s in net.stages]
     peak = 0
     for start in range(0, n, chunk):
@@ -358,7 +361,8 @@ def emulate(net: SDNetwork, images: np.ndarray, chunk: int = 500, raster_sample:
         for i, stage in enumerate(net.stages):
             act, x = _stage(stage, net.vth(i), x)
             peak = max(peak, int(np.abs(act).max(initial=0)))
-            counts[i][start:start + len(x)] = x != 0
+            fired = x != 0
+            counts[i][start:start + len(x)] = fired if per_neuron else fired.sum(axis=1, keepdims=True)
             if start <= raster_sample < start + len(x):
                 rasters[i][0] = x[raster_sample - start] != 0  # a stage's spikes all fall at its restart step
         readout[start:start + len(x)] = x

@@ -290,7 +290,8 @@ def deployment_status(spec) -> dict:
         if circuit == SIGMA_DELTA:
             synapses = ("a pooling/reflect-padding relay (Sparse + SigmaDelta) then a Lava Conv process (kernel stored "
                         "once, tests/test_lava_conv.py)" if b.kind == "conv" and i > 0 else
-                        "Sparse 8-bit synapses (the convolution unrolled, reflect padding folded in)")
+                        "Sparse 8-bit synapses (the convolution unrolled, reflect padding folded in)" if b.kind == "conv"
+                        else "Sparse 8-bit synapses (the block's matrix, the previous pooling folded in)")
             blocks.append({"block": f"block{b.index}", "deploys": True,
                            "how": f"{synapses} + SigmaDelta ReLU neurons; Triangle centring, BatchNorm and average "
                                   "pooling folded in (tested: Lava = NumPy twin spike for spike, "

@@ -10,6 +10,7 @@ import torch
 from neurohebb.config import config_from_dict
 from neurohebb.description import describe
 from neurohebb.network import HebbNetwork
+from test_lava_sigma_delta import random_network
 
 pytest.importorskip("scipy")
 
@@ -39,16 +40,7 @@ def three_block_net(seed: int = 0) -> HebbNetwork:
     config = config_from_dict({"data": {"dataset": "mnist"},
                                "layers": [dict(block, out_channels=4), dict(block, out_channels=6),
                                           dict(block, out_channels=5, pool_kernel=3, pool_stride=1, pool_padding=1)]})
-    gen = torch.Generator().manual_seed(seed)
-    net = HebbNetwork(config, num_classes=3, generator=gen)
-    with torch.no_grad():
-        for b in net.blocks:
-            if b.norm is not None:
-                b.norm.running_mean.uniform_(-0.5, 0.5, generator=gen)
-                b.norm.running_var.uniform_(0.2, 2.0, generator=gen)
-        net.readout.weight.normal_(generator=gen)
-        net.readout.bias.normal_(generator=gen)
-    return net.eval()
+    return random_network(config, num_classes=3, seed=seed)
 
 
 def images(n: int, seed: int) -> np.ndarray:

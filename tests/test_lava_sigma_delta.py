@@ -22,8 +22,13 @@ def conv_net(pool: str = "avg", power: float = 1.0, seed: int = 0, batchnorm: bo
              "pool": pool, "pool_kernel": 2, "pool_stride": 2, "batchnorm": batchnorm}
     config = config_from_dict({"data": {"dataset": "digits"},
                                "layers": [dict(block, out_channels=4), dict(block, out_channels=6)]})
+    return random_network(config, num_classes=4, seed=seed)
+
+
+def random_network(config, num_classes: int, seed: int) -> HebbNetwork:
+    """`config`'s network with random weights, readout and non-trivial BatchNorm statistics."""
     gen = torch.Generator().manual_seed(seed)
-    net = HebbNetwork(config, num_classes=4, generator=gen)
+    net = HebbNetwork(config, num_classes=num_classes, generator=gen)
     with torch.no_grad():
         for b in net.blocks:
             if b.norm is not None:

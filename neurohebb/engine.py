@@ -121,12 +121,24 @@ def hebbian_phase(
 
 @torch.no_grad()
 def extract_features(net: HebbNetwork, x: torch.Tensor, device: torch.device, progress: bool = False, desc: str = "features") -> torch.Tensor:
-    """Frozen features of all images, computed once (kept on `device`)."""
+    """Frozen features of all images, computed once (kept on `device`).
+
+    Written batch by batch into one preallocated tensor: collecting the batches and
+    concatenating them held every feature twice at the end (cifar10: 2 x 4.9 GB of train
+    features, the run's peak memory)."""
     net.eval()
-    chunks = []
-    for start in tqdm(range(0, x.shape[0], FEATURE_BATCH), desc=desc, disable=not progress, unit="batch", mininterval=1.0):
-        chunks.append(net.features(to_device_float(x[start:start + FEATURE_BATCH], device)))
-    return torch.cat(chunks)
+    n = int(x.shape[0])
+    out: torch.Tensor | None = None
+    for start in tqdm(range(0, n, FEATURE_BATCH), desc=desc, disable=not progress, unit="batch", mininterval=1.0):
+        chunk = net.features(to_device_float(x[start:start + FEATURE_BATCH], device))
+        if out is None:
+            out = torch.empty((n,) + tuple(chunk.shape[1:]), dtype=chunk.dtype, device=chunk.device)
+        out[start:start + chunk.shape[0]] = chunk
+        del chunk
+    if out is None:  # no images: the width comes from one blank image
+        width = net.features(to_device_float(torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype), device))
+        out = width[:0].clone()
+    return out
 
 
 @dataclass
@@ -185,11 +197,15 @@ def train_readout(
     labels = labels.to(features.device)
     n = features.shape[0]
 
+    # one batch buffer, reused: gathering into it is ~2.5x faster on a CPU than a fresh tensor per
+    # step (each step's yielded batch is consumed before the next is gathered)
+    buffer = torch.empty((batch,) + tuple(features.shape[1:]), dtype=features.dtype, device=features.device)
+
     def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(n, generator=order_generator).to(features.device)
         for s in range(0, n, batch):
             idx = order[s:s + batch]
-            yield features[idx], labels[idx]
+            yield torch.index_select(features, 0, idx, out=buffer[: idx.numel()]), labels[idx]
 
     return fit_readout(net, epoch_batches, config, progress)
 

@@ -129,3 +129,18 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(NeurohebbError, match="no CUDA GPU"):
         train(resolve_config("digits", device="cuda"), progress=False)
+
+
+def test_extract_features_equals_the_batches_concatenated():
+    """Features are written into one preallocated tensor; they must be each batch's, in order."""
+    from neurohebb.engine import FEATURE_BATCH, extract_features
+
+    config = digits_config()
+    net = HebbNetwork(config, generator=torch.Generator().manual_seed(0))
+    x = torch.randint(0, 256, (FEATURE_BATCH + 37, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    feats = extract_features(net, x, torch.device("cpu"))
+    expected = torch.cat([net.features(x[s:s + FEATURE_BATCH].float() / 255) for s in range(0, x.shape[0], FEATURE_BATCH)])
+    assert feats.shape == expected.shape
+    assert torch.equal(feats, expected)
+    empty = extract_features(net, x[:0], torch.device("cpu"))
+    assert empty.shape == (0, expected.shape[1])

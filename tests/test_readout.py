@@ -61,3 +61,69 @@ def test_dropout_zeroes_inputs_the_gradient_sees():
     opt.step(x, torch.zeros(4, dtype=torch.long), dropout=0.999999)
     # every input dropped: the weight gradient is zero, so Adam leaves the weight unchanged
     torch.testing.assert_close(linear.weight, before)
+
+
+# -- the readout's dropout ----------------------------------------------------------------------
+from neurohebb.readout import apply_dropout, half_dropout  # noqa: E402
+
+
+def test_half_dropout_keeps_each_element_with_probability_one_half_and_doubles_it():
+    x = torch.full((1000, 999), 3.0)  # 999,000 elements: not a multiple of 8 or 64
+    out = half_dropout(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert set(torch.unique(out).tolist()) == {0.0, 6.0}
+    kept = (out != 0).double().flatten()
+    n = kept.numel()
+    # binomial: 5 standard deviations of the kept fraction
+    assert abs(float(kept.mean()) - 0.5) < 5 * 0.5 / n**0.5
+    # every bit of every drawn word is used: each of the 64 positions within a word keeps ~1/2
+    whole = kept[: n // 64 * 64].view(-1, 64).mean(dim=0)
+    assert float((whole - 0.5).abs().max()) < 5 * 0.5 / (n // 64) ** 0.5
+    # neighbours are independent: both kept with probability 1/4
+    both = float((kept[:-1] * kept[1:]).mean())
+    assert abs(both - 0.25) < 5 * (0.25 * 0.75 / n) ** 0.5
+
+
+def test_half_dropout_is_reproducible_and_buffer_free_equals_buffered():
+    x = torch.randn(64, 333)
+    a = half_dropout(x, torch.Generator().manual_seed(7))
+    b = half_dropout(x, torch.Generator().manual_seed(7))
+    c = half_dropout(x, torch.Generator().manual_seed(8))
+    buf = torch.empty(x.numel() + 8)
+    d = half_dropout(x, torch.Generator().manual_seed(7), out=buf)
+    assert torch.equal(a, b) and torch.equal(a, d)
+    assert not torch.equal(a, c)
+    kept = a != 0
+    torch.testing.assert_close(a[kept], 2 * x[kept])
+    # the global generator when none is given, as F.dropout: a run's seed fixes the mask
+    torch.manual_seed(3)
+    e = apply_dropout(x, 0.5)
+    torch.manual_seed(3)
+    assert torch.equal(e, apply_dropout(x, 0.5))
+
+
+def test_other_dropout_rates_keep_torch_semantics():
+    x = torch.ones(200, 500)
+    assert apply_dropout(x, 0.0) is x
+    torch.manual_seed(0)
+    out = apply_dropout(x, 0.2)
+    values = torch.unique(out).tolist()
+    assert values[0] == 0.0 and values[1:] == [pytest.approx(1.25)]
+    assert abs(float((out != 0).double().mean()) - 0.8) < 5 * (0.16 / x.numel()) ** 0.5
+
+
+def test_dropout_readout_still_learns_a_separable_problem():
+    """Adam + the half dropout on a linearly separable toy set reaches near-perfect training accuracy."""
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 200, generator=gen) * 3
+    labels = torch.randint(0, 5, (2000,), generator=gen)
+    x = centres[labels] + torch.randn(2000, 200, generator=gen)
+    torch.manual_seed(0)
+    linear = nn.Linear(200, 5)
+    opt = LinearReadoutAdam(linear, lr=0.01)
+    for _ in range(5):
+        for s in range(0, 2000, 64):
+            opt.step(x[s:s + 64], labels[s:s + 64], dropout=0.5)
+    with torch.no_grad():
+        accuracy = float((linear(x).argmax(1) == labels).double().mean())
+    assert accuracy > 0.98

@@ -101,7 +101,13 @@ def main() -> int:
     p.add_argument("--fast-correlation", action="store_true",
                    help="the float32 step's weight-gradient correlation (equal to float32 rounding, not bit for bit)")
     p.add_argument("--json", metavar="OUT")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
     args = p.parse_args()
+    if not args.system_malloc:
+        from neurohebb.memory import retain_freed_memory
+
+        retain_freed_memory()
 
     from neurohebb.data import load_dataset
 
@@ -135,7 +141,7 @@ def main() -> int:
 
     per_epoch = readout.seconds / max(args.readout_epochs, 1)
     result = {
-        "preset": args.preset, "train_images": n_train, "test_images": n_test, "threads": torch.get_num_threads(),
+        "preset": args.preset, "train_images": n_train, "test_images": n_test, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
         "torch": torch.__version__, "fast_correlation": args.fast_correlation, "floor_step_blocks": step_rows, "floor_feature_blocks": feat_rows,
         "floor_hebbian_s": floor_hebb, "hebbian_s": hebb_s, "floor_features_s": floor_feat, "features_s": feat_s,
         "ratio_hebbian_plus_features": (hebb_s + feat_s) / (floor_hebb + floor_feat),

@@ -99,7 +99,13 @@ def main() -> int:
                    help="policy of the fake-quant row (default: the sweep's 8-bit stochastic point)")
     p.add_argument("--quant-repeats", type=int, default=1, help="repeats of the (slow) fake-quant row; 0 skips it")
     p.add_argument("--json", metavar="OUT")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
     args = p.parse_args()
+    if not args.system_malloc:
+        from neurohebb.memory import retain_freed_memory
+
+        retain_freed_memory()
 
     x = load_images(args.train_subset)
     overrides = [f"hebbian.batch_size={args.batch_size}"]
@@ -116,7 +122,7 @@ def main() -> int:
             rows[quant_name].append(quantised_epoch(x, overrides, args.quant_policy))
 
     floor = statistics.median(rows["matmul floor"])
-    result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(),
+    result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
               "torch": torch.__version__, "rows": {}}
     print(f"mnist-mlp Hebbian epoch on {x.shape[0]} images, batch {args.batch_size}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     floor2 = statistics.median(rows["floor + one W update pass"])

@@ -77,7 +77,13 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-torch-dropout", action="store_true", help="leave out the bernoulli_ row (slow)")
     p.add_argument("--json", metavar="OUT")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
     args = p.parse_args()
+    if not args.system_malloc:
+        from neurohebb.memory import retain_freed_memory
+
+        retain_freed_memory()
 
     gen = torch.Generator().manual_seed(0)
     features = torch.rand(args.rows, args.width, generator=gen)
@@ -97,7 +103,7 @@ def main() -> int:
     print(f"readout epoch on {args.rows} x {args.width} cached features, batch {batch}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"{'what':36s} {'median s':>9s} {'min s':>8s} {'x floor':>8s} {f'x{epochs} epochs s':>14s}")
-    result = {"rows": args.rows, "width": args.width, "batch": batch, "threads": torch.get_num_threads(),
+    result = {"rows": args.rows, "width": args.width, "batch": batch, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
               "torch": torch.__version__, "timings": {}}
     for name, times in rows.items():
         med = statistics.median(times)

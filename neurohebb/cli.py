@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _terminate_like_interrupt()
+    from .memory import retain_freed_memory
+
+    retain_freed_memory()  # reuse freed activation blocks instead of page-faulting them in again
     with _warnings_held() as held:
         try:
             result = args.func(args)

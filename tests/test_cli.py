@@ -36,6 +36,28 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: neurohebb" in capsys.readouterr().out
 
 
+def test_every_out_option_has_the_short_form():
+    """`-o` means the output path in every command that writes one (as in `export nir`)."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    seen = 0
+
+    def visit(p):
+        nonlocal seen
+        for action in p._actions:  # noqa: SLF001
+            if "--out" in action.option_strings:
+                seen += 1
+                assert "-o" in action.option_strings, p.prog
+            if isinstance(action, type(parser._subparsers._group_actions[0])):  # noqa: SLF001
+                for sub in action.choices.values():
+                    visit(sub)
+
+    for sub in commands.values():
+        visit(sub)
+    assert seen >= 9
+    assert parser.parse_args(["train", "--preset", "digits", "-o", "runs/x"]).out == "runs/x"
+
+
 def test_unknown_preset():
     assert_one_line_error(run_cli("train", "--preset", "resnet50"), "unknown preset", "digits")
 

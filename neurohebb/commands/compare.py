@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     inf.add_argument("run_dir", metavar="RUN_DIR", help="a run directory of a single linear softmax layer (preset mnist-mlp)")
     inf.add_argument("--samples", type=int, default=500, metavar="N", help="first N test images (default 500)")
     inf.add_argument("--duration", type=float, default=200.0, metavar="MS", help="presentation time per image in ms (default 200)")
-    inf.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/brian2-compare)")
+    inf.add_argument("-o", "--out", metavar="DIR", help="output folder (default RUN_DIR/brian2-compare)")
     inf.add_argument("--raster-samples", type=int, default=5, metavar="N", help="samples shown in raster.png (default 5)")
     inf.add_argument("--calibration", type=int, default=1000, metavar="N",
                      help="training images (never their labels) that calibrate a Triangle layer's gain (default 1000)")
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                        help="what the readout reads: the soft WTA softmax(5u) (default) or Triangle(u)")
     learn.add_argument("--duration", type=float, default=100.0, metavar="MS", help="presentation time per image in ms (default 100)")
     learn.add_argument("--no-spiking-eval", action="store_true", help="skip running the learned layer as spikes on the test images")
-    learn.add_argument("--out", metavar="DIR", help="output folder (default runs/brian2-learning-<dataset>-s<seed>)")
+    learn.add_argument("-o", "--out", metavar="DIR", help="output folder (default runs/brian2-learning-<dataset>-s<seed>)")
     _add_circuit_arguments(learn)
     learn.set_defaults(func=run_learning)
 

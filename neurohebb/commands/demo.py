@@ -7,7 +7,7 @@ import argparse
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="train the built-in digits network (no download) and print its accuracy",
                               description="Train the `digits` preset on scikit-learn's bundled 8x8 digits and write runs/demo.")
-    p.add_argument("--out", default="runs/demo", metavar="RUN_DIR", help="run directory (default runs/demo, replaced if present)")
+    p.add_argument("-o", "--out", default="runs/demo", metavar="RUN_DIR", help="run directory (default runs/demo, replaced if present)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]")
     p.set_defaults(func=run)

@@ -86,7 +86,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "weight=m8; 8 for a float-trained run); a value that differs from training is warned about")
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's, or ../shared/data)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Poisson code and the learning rule (default 0)")
-    p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/deploy-lava-<tag or learn>)")
+    p.add_argument("-o", "--out", metavar="DIR", help="output directory (default RUN_DIR/deploy-lava-<tag or learn>)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

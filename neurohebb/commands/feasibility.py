@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--activity", type=float, metavar="RATE", help="skip measuring: every input and neuron spikes with probability RATE per step")
     p.add_argument("--no-wta-circuit", action="store_true", help="do not count the inhibitory interneurons that build the soft WTA")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="folder for feasibility.json and feasibility.png (default results/feasibility/<network>)")
+    out.add_argument("-o", "--out", metavar="DIR", help="folder for feasibility.json and feasibility.png (default results/feasibility/<network>)")
     out.add_argument("--json", metavar="OUT", help="write the JSON report here instead")
     out.add_argument("--plot", metavar="PNG", help="write the figure here instead")
     out.add_argument("--verbose", action="store_true", help="also print exact terms and the trace recipes of Lava rules")

@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     t.add_argument("--model", default="stpn", choices=MODEL_CHOICES, help="recurrent unit (default stpn)")
     t.add_argument("--hidden", type=_positive_int, help="neurons (default: STPN 11 as the paper; LSTM/RNN matched to its parameter count)")
     _add_training_arguments(t)
-    t.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default runs/stpn-<model>-s<seed>-<time>)")
+    t.add_argument("-o", "--out", metavar="RUN_DIR", help="run directory to create (default runs/stpn-<model>-s<seed>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR once the new run has finished")
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
     t.set_defaults(func=run_train)
@@ -71,7 +71,7 @@ def register(subparsers) -> None:
     c.epilog = ("With --state-bits and --clamp, the STPN is trained twice from scratch, float and with the B-bit state; "
                 "with --state-bits alone, one STPN run gives both rows (float, then quantised and fine-tuned).")
     _add_training_arguments(c)
-    c.add_argument("--out", metavar="DIR", help="output directory (default runs/stpn-compare-s<seed>-<time>)")
+    c.add_argument("-o", "--out", metavar="DIR", help="output directory (default runs/stpn-compare-s<seed>-<time>)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing DIR once all runs have finished")
     c.add_argument("--no-progress", action="store_true", help="hide progress bars")
     c.set_defaults(func=run_compare)

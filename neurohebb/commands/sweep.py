@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--rule", metavar="LIST", default=None,
                    help="with --on-chip: rule names of neurohebb/onchip/rules.toml or rule strings, comma-separated "
                         "(default: the [onchip] rule of the config)")
-    p.add_argument("--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
+    p.add_argument("-o", "--out", metavar="DIR", required=True, help="sweep directory (created; resumed when it exists)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: points one after another here (default); ray: each point a Ray task "

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("--control", action="store_true",
                    help="also train the readout on the same network untrained (its initial weights) and record that accuracy "
                         "and the learning gain in metrics.json (costs a second features + readout pass)")
-    p.add_argument("--out", metavar="RUN_DIR", help="run directory to create (default runs/<preset>-s<seed>-<time>)")
+    p.add_argument("-o", "--out", metavar="RUN_DIR", help="run directory to create (default runs/<preset>-s<seed>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN_DIR once the new run has finished")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)

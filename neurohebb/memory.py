@@ -1,0 +1,48 @@
+"""Process memory tuning: let the C heap keep and reuse freed large blocks (glibc only).
+
+Why: glibc's malloc serves each block above its mmap threshold with a fresh `mmap` and unmaps it
+on `free`. The conv networks allocate and free activation tensors of 100-200 MB for every batch
+of 500 feature images, so every batch page-faults its whole working set in again: the cifar10
+control run took 103 million minor page faults and 462 s of system time. With the thresholds
+raised, the heap reuses those blocks (features of 2,000 cifar10 images: 28.6 s -> 21.3 s here,
+the same numbers bit for bit; ~0.5 GiB more resident memory). Blocks above `threshold_bytes`
+(e.g. a cached feature matrix) still go straight back to the system when freed.
+
+The CLI calls :func:`retain_freed_memory` once at start; ``NEUROHEBB_SYSTEM_MALLOC=1`` leaves the
+allocator as it is. Elsewhere (macOS, musl) it does nothing.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+DEFAULT_THRESHOLD = 1 << 30  # 1 GiB: activations are below it, a cached feature matrix above
+
+_applied = False
+
+
+def retain_freed_memory(threshold_bytes: int = DEFAULT_THRESHOLD) -> bool:
+    """Raise glibc's mmap and trim thresholds to `threshold_bytes`; returns whether it applied.
+
+    Idempotent. Skipped (False) when ``NEUROHEBB_SYSTEM_MALLOC`` is set to a non-empty value other
+    than ``0``, or when the C library is not glibc.
+    """
+    global _applied
+    if _applied:
+        return True
+    if os.environ.get("NEUROHEBB_SYSTEM_MALLOC", "0") not in ("", "0"):
+        return False
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes))) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, int(threshold_bytes)))
+    except (OSError, AttributeError):
+        return False
+    _applied = ok
+    return ok

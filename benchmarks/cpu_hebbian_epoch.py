@@ -132,6 +132,17 @@ def main() -> int:
         result["rows"][name] = {"median_s": med, "min_s": min(times), "ratio_to_floor": med / floor,
                                 "ratio_to_update_floor": med / floor2, "times": times}
         print(f"{name:40s} {med:10.3f} {min(times):8.3f} {med / floor:8.2f} {med / floor2:10.2f}")
+    # the machine's speed drifts between repeats (shared host): the ratio within each repeat,
+    # whose rows ran back to back, is steadier than the ratio of medians
+    paired = [e / f for e, f in zip(rows["hebbian epoch (float32)"], rows["floor + one W update pass"])]
+    result["epoch_over_update_floor_per_repeat"] = paired
+    result["epoch_over_update_floor_median_of_repeats"] = statistics.median(paired)
+    print(f"float32 epoch / (floor + W), repeat by repeat: {', '.join(f'{r:.2f}' for r in paired)} "
+          f"(median {statistics.median(paired):.2f})")
+    if quant_name in rows:
+        qpaired = [q / e for q, e in zip(rows[quant_name], rows["hebbian epoch (float32)"])]
+        result["fake_quant_over_float32_per_repeat"] = qpaired
+        print(f"fake-quant / float32 epoch, repeat by repeat: {', '.join(f'{r:.2f}' for r in qpaired)}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -23,6 +23,7 @@ from .batches import BatchSource, TensorBatches
 from .config import RunConfig
 from .devices import resolve_device
 from .errors import NeurohebbError
+from .memory import release_free_memory
 from .readout import LinearReadoutAdam
 from .network import HebbNetwork, save_checkpoint
 from .rules import neuron_norms
@@ -138,6 +139,7 @@ def extract_features(net: HebbNetwork, x: torch.Tensor, device: torch.device, pr
     if out is None:  # no images: the width comes from one blank image
         width = net.features(to_device_float(torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype), device))
         out = width[:0].clone()
+    release_free_memory()  # the batches' activation blocks, kept for reuse while the loop ran
     return out
 
 

@@ -41,3 +41,24 @@ def test_environment_opt_out_leaves_the_allocator_alone():
     out = _run("from neurohebb.memory import retain_freed_memory; print(retain_freed_memory())",
                {"NEUROHEBB_SYSTEM_MALLOC": "1"})
     assert out == "False"
+
+
+RELEASE = """
+import resource
+from neurohebb.memory import release_free_memory, retain_freed_memory
+assert retain_freed_memory()
+blocks = [bytearray(64 << 20) for _ in range(3)]  # 192 MiB: under the trim threshold, so kept
+del blocks
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+held = rss_kib()
+release_free_memory()
+print(held, rss_kib())
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_release_hands_the_retained_blocks_back():
+    held, released = map(int, _run(RELEASE, {}).split())
+    assert held - released > 150 * 1024  # most of the 192 MiB left the resident set

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from neurohebb import rules  # noqa: E402
+from neurohebb.memory import add_allocator_flag, apply_allocator_flag  # noqa: E402
 from neurohebb.config import resolve_config  # noqa: E402
 from neurohebb.engine import (FEATURE_BATCH, accuracy_from_features, extract_features, hebbian_phase,  # noqa: E402
                               seeded_generators, to_device_float, train_readout)
@@ -101,13 +102,9 @@ def main() -> int:
     p.add_argument("--fast-correlation", action="store_true",
                    help="the float32 step's weight-gradient correlation (equal to float32 rounding, not bit for bit)")
     p.add_argument("--json", metavar="OUT")
-    p.add_argument("--system-malloc", action="store_true",
-                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
+    add_allocator_flag(p)
     args = p.parse_args()
-    if not args.system_malloc:
-        from neurohebb.memory import retain_freed_memory
-
-        retain_freed_memory()
+    apply_allocator_flag(args)
 
     from neurohebb.data import load_dataset
 

@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from neurohebb.memory import add_allocator_flag, apply_allocator_flag  # noqa: E402
 from neurohebb.config import resolve_config  # noqa: E402
 from neurohebb.engine import hebbian_phase, seeded_generators  # noqa: E402
 from neurohebb.network import HebbNetwork  # noqa: E402
@@ -99,13 +100,9 @@ def main() -> int:
                    help="policy of the fake-quant row (default: the sweep's 8-bit stochastic point)")
     p.add_argument("--quant-repeats", type=int, default=1, help="repeats of the (slow) fake-quant row; 0 skips it")
     p.add_argument("--json", metavar="OUT")
-    p.add_argument("--system-malloc", action="store_true",
-                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
+    add_allocator_flag(p)
     args = p.parse_args()
-    if not args.system_malloc:
-        from neurohebb.memory import retain_freed_memory
-
-        retain_freed_memory()
+    apply_allocator_flag(args)
 
     x = load_images(args.train_subset)
     overrides = [f"hebbian.batch_size={args.batch_size}"]

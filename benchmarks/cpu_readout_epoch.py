@@ -27,6 +27,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from neurohebb import readout as readout_module  # noqa: E402
+from neurohebb.memory import add_allocator_flag, apply_allocator_flag  # noqa: E402
 from neurohebb.config import resolve_config  # noqa: E402
 from neurohebb.engine import train_readout  # noqa: E402
 
@@ -77,13 +78,9 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-torch-dropout", action="store_true", help="leave out the bernoulli_ row (slow)")
     p.add_argument("--json", metavar="OUT")
-    p.add_argument("--system-malloc", action="store_true",
-                   help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
+    add_allocator_flag(p)
     args = p.parse_args()
-    if not args.system_malloc:
-        from neurohebb.memory import retain_freed_memory
-
-        retain_freed_memory()
+    apply_allocator_flag(args)
 
     gen = torch.Generator().manual_seed(0)
     features = torch.rand(args.rows, args.width, generator=gen)

@@ -15,6 +15,7 @@ allocator as it is. Elsewhere (macOS, musl) it does nothing.
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import os
@@ -59,3 +60,15 @@ def release_free_memory() -> None:
             _libc.malloc_trim(0)
         except AttributeError:  # a glibc without malloc_trim: nothing to release
             pass
+
+
+def add_allocator_flag(parser: argparse.ArgumentParser) -> None:
+    """`--system-malloc` for the speed benchmarks, which time what the CLI runs by default."""
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="leave glibc's allocator thresholds as they are (the CLI raises them: neurohebb.memory)")
+
+
+def apply_allocator_flag(args: argparse.Namespace) -> None:
+    """Tune the allocator as the CLI does, unless the benchmark was given `--system-malloc`."""
+    if not args.system_malloc:
+        retain_freed_memory()

@@ -4,8 +4,8 @@ Why: glibc's malloc serves each block above its mmap threshold with a fresh `mma
 on `free`. The conv networks allocate and free activation tensors of 100-200 MB for every batch
 of 500 feature images, so every batch page-faults its whole working set in again: the cifar10
 control run took 103 million minor page faults and 462 s of system time. With the thresholds
-raised, the heap reuses those blocks (the same numbers bit for bit). Blocks above `threshold_bytes` (e.g. a cached feature matrix)
-still go straight back to the system when freed, and :func:`release_free_memory` hands the
+raised, the heap reuses those blocks (the same numbers bit for bit). Blocks above
+`threshold_bytes` (e.g. a cached feature matrix) still go straight back to the system when freed, and :func:`release_free_memory` hands the
 retained blocks back once a phase is over. Full cifar10 control run (features of 60k images, peak
 RSS): system allocator 973 s, 6.64 GiB; 1 GiB thresholds 612 s, 7.54 GiB; 256 MiB thresholds and
 a release after each pass (these defaults) 711 s, 7.29 GiB (one run each, on a drifting host).
@@ -25,8 +25,7 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 DEFAULT_THRESHOLD = 256 << 20  # 256 MiB: the conv blocks' 500-image activations (<= 200 MB) are below it
 
-_applied = False
-_libc = None
+_libc: ctypes.CDLL | None = None  # set once the thresholds are raised
 
 
 def retain_freed_memory(threshold_bytes: int = DEFAULT_THRESHOLD) -> bool:
@@ -35,8 +34,8 @@ def retain_freed_memory(threshold_bytes: int = DEFAULT_THRESHOLD) -> bool:
     Idempotent. Skipped (False) when ``NEUROHEBB_SYSTEM_MALLOC`` is set to a non-empty value other
     than ``0``, or when the C library is not glibc.
     """
-    global _applied, _libc
-    if _applied:
+    global _libc
+    if _libc is not None:
         return True
     if os.environ.get("NEUROHEBB_SYSTEM_MALLOC", "0") not in ("", "0"):
         return False
@@ -48,14 +47,15 @@ def retain_freed_memory(threshold_bytes: int = DEFAULT_THRESHOLD) -> bool:
             libc.mallopt(M_TRIM_THRESHOLD, int(threshold_bytes)))
     except (OSError, AttributeError):
         return False
-    _applied, _libc = ok, (libc if ok else None)
+    if ok:
+        _libc = libc
     return ok
 
 
 def release_free_memory() -> None:
     """Return the heap's free blocks to the system (`malloc_trim`), when the thresholds were raised:
     called at the end of a phase, so the blocks its batches reused do not stay resident."""
-    if _applied and _libc is not None:
+    if _libc is not None:
         try:
             _libc.malloc_trim(0)
         except AttributeError:  # a glibc without malloc_trim: nothing to release

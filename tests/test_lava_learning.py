@@ -107,6 +107,56 @@ def test_engine_matches_lava_learning_dense_bit_for_bit(lava, rule, traces, t_ep
     np.testing.assert_array_equal(ours, expected)
 
 
+def test_packed_weights_round_trip_through_float64_and_refuse_what_does_not_fit(lava):
+    from neurohebb.backends.lava.procs.learning_probe import VALUE_BITS, VALUES_PER_WORD, pack_ints, unpack_ints
+
+    half = 1 << (VALUE_BITS - 1)
+    values = np.random.default_rng(3).integers(-half, half, size=(7, 13))
+    values[0, :2] = (-half, half - 1)  # both ends of the range
+    words = pack_ints(values)
+    assert words.shape == (-(-values.size // VALUES_PER_WORD),) and words.max() < 2**53  # exact as float64
+    np.testing.assert_array_equal(unpack_ints(words.astype(np.float64).astype(np.int64), values.shape), values)
+    with pytest.raises(ValueError, match="cannot be packed"):
+        pack_ints(np.array([half]))
+
+
+def test_the_learning_probe_reads_what_lava_itself_reports(lava):
+    """The packed weights and spike rings against Lava's own `weights.get()` and sink `RingBuffer`,
+    read from the same run after every epoch, weights driven into saturation at both ends."""
+    from neurohebb.backends.lava.procs.learning_probe import ReadableLearningDense, SpikeRing
+
+    rng = np.random.default_rng(1)
+    steps, n_pre, n_post, t_epoch = 24, 60, 5, 4
+    pre, post = rng.random((steps, n_pre)) < 0.4, rng.random((steps, n_post)) < 0.5
+    w0 = rng.integers(-127, 128, size=(n_post, n_pre)) * 2
+    w0[0], w0[1] = 254, -254  # rows at the ends of the 9-bit range, pushed past them by the rule
+    lr = lava.Loihi2FLearningRule(dw="2^1 * x1 * y0 - 2^1 * y1 * x0", t_epoch=t_epoch, rng_seed=2,
+                                  x1_impulse=40, x1_tau=4, y1_impulse=40, y1_tau=4)
+    src = lava.SourceRingBuffer(data=pre.T.astype(np.int32))
+    bap = lava.SourceRingBuffer(data=post.T.astype(np.int32))
+    dense = ReadableLearningDense(weights=w0.copy(), learning_rule=lr, sign_mode=lava.SignMode.MIXED, num_weight_bits=8)
+    ring, lava_ring = SpikeRing(shape=(n_pre,), buffer=t_epoch + 1), lava.SinkRingBuffer(shape=(n_pre,), buffer=t_epoch + 1)
+    src.s_out.connect(dense.s_in)
+    src.s_out.connect(ring.a_in)
+    src.s_out.connect(lava_ring.a_in)
+    bap.s_out.connect(dense.s_in_bap)
+    cfg = lava.Loihi2SimCfg(select_tag="fixed_pt")
+    seen = set()
+    try:
+        for epoch in range(steps // t_epoch):
+            dense.run(condition=lava.RunSteps(num_steps=t_epoch), run_cfg=cfg)
+            weights = dense.read_weights()
+            np.testing.assert_array_equal(weights, np.asarray(dense.weights.get()).astype(np.int64))
+            seen.update(np.unique(weights).tolist())
+            window = np.arange(epoch * t_epoch + 1, (epoch + 1) * t_epoch + 1)
+            theirs = np.asarray(lava_ring.data.get())[:, (window - 1) % (t_epoch + 1)].T != 0
+            np.testing.assert_array_equal(ring.read(window), theirs)
+            np.testing.assert_array_equal(theirs, pre[window - 1])
+    finally:
+        dense.stop()
+    assert min(seen) <= -250 and max(seen) >= 250  # the saturated ends were read too
+
+
 def bar_images(rng: np.random.Generator, n: int) -> np.ndarray:
     """8x8 uint8 images of one bright horizontal or vertical bar each, plus dim noise."""
     images = rng.integers(0, 40, size=(n, 8, 8)).astype(np.uint8)

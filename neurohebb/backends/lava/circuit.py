@@ -32,14 +32,14 @@ class CircuitProcesses:
     """Handles on the processes whose state is read after a run."""
 
     generator: Any
-    synapses: Any  # the feed-forward Dense (or LearningDense)
+    synapses: Any  # the feed-forward Dense (or `procs.learning_probe.ReadableLearningDense`)
     wta: Any
     counter: Any  # WTA spikes per sample window (+ one window's raster)
     inter_counter: Any | None  # interneuron spikes per window (None in currents mode)
     reader: Any | None  # readout potentials at the end of each sample
     junk_reads: int  # reads the Read process makes before sample 0 ends
-    pre_sink: Any | None = None  # spikes entering the synapses, per step (learning runs)
-    post_sink: Any | None = None  # WTA spikes per step (learning runs)
+    pre_sink: Any | None = None  # spikes entering the synapses, per step (learning runs; a SpikeRing)
+    post_sink: Any | None = None  # WTA spikes per step (learning runs; a SpikeRing)
 
 
 def total_steps(num_samples: int, net: LavaNetwork) -> int:
@@ -54,8 +54,9 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
     """Create and connect the processes for ``images``; nothing runs yet.
 
     ``learning_rule`` (a Lava `Loihi2FLearningRule`) makes the feed-forward synapses a
-    `LearningDense` that receives the WTA spikes as back-propagated action potentials;
-    ``record_steps`` > 0 adds ring buffers recording the synapses' pre and post spikes.
+    `LearningDense` that receives the WTA spikes as back-propagated action potentials (the
+    `learning_probe` subclass, whose weights read back packed);
+    ``record_steps`` > 0 adds ring buffers recording the synapses' pre and post spikes (packed).
     ``wta_neuron`` replaces `LIFReset` for the WTA: a callable taking LIFReset's keyword
     arguments (e.g. a partial of `procs.harmonic_lif.HarmonicLIF`). With a `Loihi3FLearningRule`
     its ``s_out_bap`` and ``s_out_y1..3`` feed the synapses' spike times and post traces.
@@ -96,7 +97,10 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
             raise ConfigError("lateral inhibition needs the spiking WTA (wta mode spiking), not currents")
         return _build_currents(L, spike_io, net, gen, source, n, fixed)
     if learning_rule is not None:
-        syn = L.LearningDense(**net.ff.dense_kwargs(), learning_rule=learning_rule, name="plastic_synapses")
+        from .procs import learning_probe
+
+        syn = learning_probe.ReadableLearningDense(**net.ff.dense_kwargs(), learning_rule=learning_rule,
+                                                   name="plastic_synapses")
     elif fixed:
         syn = L.Dense(**net.ff.dense_kwargs(), name="synapses")
     else:
@@ -141,8 +145,10 @@ def build(net: LavaNetwork, images: np.ndarray, tag: str = "fixed_pt", sample_of
 
     pre_sink = post_sink = None
     if record_steps > 0:
-        pre_sink = L.SinkRingBuffer(shape=(net.num_inputs,), buffer=record_steps)
-        post_sink = L.SinkRingBuffer(shape=(k,), buffer=record_steps)
+        from .procs import learning_probe
+
+        pre_sink = learning_probe.SpikeRing(shape=(net.num_inputs,), buffer=record_steps)
+        post_sink = learning_probe.SpikeRing(shape=(k,), buffer=record_steps)
         source.connect(pre_sink.a_in)
         wta.s_out.connect(post_sink.a_in)
     return CircuitProcesses(gen, syn, wta, counter, inter_counter, reader, junk, pre_sink, post_sink)

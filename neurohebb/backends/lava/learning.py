@@ -147,10 +147,10 @@ def run_lava_learning(net: LavaNetwork, images: np.ndarray, rule: OnChipRule = O
             todo = c.window + (c.lead + 1 if i == 0 else 0)
             t1 = time.perf_counter()
             procs.generator.run(condition=L.RunSteps(num_steps=todo), run_cfg=cfg)
-            cols = np.arange(done, done + todo) % ring  # global step t is column (t - 1) % ring
-            pre = np.asarray(procs.pre_sink.data.get())[:, cols].T != 0
-            post = np.asarray(procs.post_sink.data.get())[:, cols].T != 0
-            lava_w = np.asarray(procs.synapses.weights.get()).astype(np.int64)
+            window_steps = np.arange(done + 1, done + todo + 1)  # global steps, 1-based
+            pre = procs.pre_sink.read(window_steps)
+            post = procs.post_sink.read(window_steps)
+            lava_w = procs.synapses.read_weights()  # packed: Lava sends Vars one element at a time
             lava_seconds += time.perf_counter() - t1
             done += todo
             if engine is not None:

@@ -12,7 +12,7 @@ per-epoch figure is what the preset's 50 epochs multiply). Prints the ratios to 
 test accuracy of this (short) run and the peak RSS of the process.
 
     python benchmarks/cpu_cifar10_epoch.py [--images 1000] [--test-images 1000] [--readout-epochs 2]
-        [--repeats 5] [--preset cifar10] [--fast-correlation] [--json OUT]
+        [--repeats 5] [--preset cifar10] [--correlation conv|wgrad|gemm|auto] [--json OUT]
     python benchmarks/cpu_cifar10_epoch.py --images 50000 --test-images 10000 --readout-epochs 50   # the full run (long)
 """
 from __future__ import annotations
@@ -60,12 +60,6 @@ def block_inputs(net: HebbNetwork, x: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
-def unfold_correlation(x_pre: torch.Tensor, y: torch.Tensor, kernel: tuple[int, int], stride: int) -> torch.Tensor:
-    """The correlation as one GEMM on unfolded patches ([K, B*P] x [B*P, C*kh*kw])."""
-    patches = F.unfold(x_pre, kernel, stride=stride).transpose(1, 2).reshape(-1, x_pre.shape[1] * kernel[0] * kernel[1])
-    return y.permute(1, 0, 2, 3).reshape(y.shape[1], -1) @ patches
-
-
 @torch.no_grad()
 def conv_floor(net: HebbNetwork, images: torch.Tensor, batch: int, repeats: int, correlation: bool) -> tuple[float, list[dict]]:
     """Seconds per image of the forward (and correlation) convolutions on batches of `batch`
@@ -83,7 +77,7 @@ def conv_floor(net: HebbNetwork, images: torch.Tensor, batch: int, repeats: int,
             kernel = tuple(w.shape[-2:])
             t_conv = median_s(lambda: rules.conv_correlation(x_pre, y, kernel, layer.cfg.stride), repeats)
             t_wgrad = median_s(lambda: torch.nn.grad.conv2d_weight(x_pre, w.shape, y, stride=layer.cfg.stride), repeats)
-            t_gemm = median_s(lambda: unfold_correlation(x_pre, y, kernel, layer.cfg.stride), repeats)
+            t_gemm = median_s(lambda: rules.conv_correlation_gemm(x_pre, y, kernel, layer.cfg.stride), repeats)
             row.update(correlation_conv_ms=1e3 * t_conv, correlation_wgrad_ms=1e3 * t_wgrad,
                        correlation_gemm_ms=1e3 * t_gemm)
             total += min(t_conv, t_wgrad, t_gemm)
@@ -99,8 +93,9 @@ def main() -> int:
     p.add_argument("--readout-epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="calls per floor kernel (median)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fast-correlation", action="store_true",
-                   help="the float32 step's weight-gradient correlation (equal to float32 rounding, not bit for bit)")
+    p.add_argument("--correlation", default="conv", choices=rules.CORRELATIONS,
+                   help="the float32 step's conv correlation kernel (hebbian.correlation; only conv, the "
+                        "default, is bit-identical to earlier releases)")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -118,7 +113,7 @@ def main() -> int:
     from neurohebb.steps import Float32Step
 
     net = HebbNetwork(config, num_classes=ds.num_classes, generator=init_gen,
-                      step=Float32Step(fast_correlation=args.fast_correlation))
+                      step=Float32Step(correlation=args.correlation))
     device = torch.device("cpu")
 
     # the floor, on the network's initial weights (the kernels' cost does not depend on values)
@@ -139,7 +134,7 @@ def main() -> int:
     per_epoch = readout.seconds / max(args.readout_epochs, 1)
     result = {
         "preset": args.preset, "train_images": n_train, "test_images": n_test, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
-        "torch": torch.__version__, "fast_correlation": args.fast_correlation, "floor_step_blocks": step_rows, "floor_feature_blocks": feat_rows,
+        "torch": torch.__version__, "correlation": args.correlation, "correlation_kernels": net.step.kernels, "floor_step_blocks": step_rows, "floor_feature_blocks": feat_rows,
         "floor_hebbian_s": floor_hebb, "hebbian_s": hebb_s, "floor_features_s": floor_feat, "features_s": feat_s,
         "ratio_hebbian_plus_features": (hebb_s + feat_s) / (floor_hebb + floor_feat),
         "readout_s": readout.seconds, "readout_epochs": args.readout_epochs, "readout_per_epoch_s": per_epoch,

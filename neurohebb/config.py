@@ -21,6 +21,7 @@ ACTIVATIONS = ("triangle", "softmax", "relu", "identity")
 POOLS = ("none", "max", "avg")
 LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
+CORRELATIONS = ("conv", "wgrad", "gemm", "auto")  # = rules.CORRELATIONS (config imports no torch)
 HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
 AUGMENTS = ("none", "crop-flip")
 MAX_LAYERS = 256  # far beyond any soft-WTA stack; bounds what a typo in `--set layers.N` can allocate
@@ -113,9 +114,13 @@ class HebbianConfig:
     epochs: int = 1
     batch_size: int = 10
     mode: str = "simultaneous"  # all layers learn in one pass, or "greedy" one after another
+    # the float32 step's kernel for conv layers' Hebbian sum (rules.correlation_kernel); only
+    # "conv" is bit-identical to earlier releases, the others agree to float32 rounding
+    correlation: str = "conv"
 
     def validate(self) -> None:
         _check_choice("hebbian.mode", self.mode, HEBB_MODES)
+        _check_choice("hebbian.correlation", self.correlation, CORRELATIONS)
         if self.epochs < 0 or self.batch_size < 1:
             raise ConfigError("hebbian.epochs must be >= 0 and hebbian.batch_size >= 1")
 

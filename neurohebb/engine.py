@@ -22,7 +22,7 @@ from .progress import tqdm
 from .batches import BatchSource, TensorBatches
 from .config import RunConfig
 from .devices import resolve_device
-from .errors import NeurohebbError
+from .errors import ConfigError, NeurohebbError
 from .memory import release_free_memory
 from .readout import LinearReadoutAdam
 from .network import HebbNetwork, save_checkpoint
@@ -267,12 +267,19 @@ def train(
 def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
     """The plasticity step a run's `[precision]` table asks for; its stochastic rounding is
     seeded with the run's seed (its own stream: init and data order do not move with it)."""
+    from .precision.policy import PrecisionPolicy
+
+    pc = config.precision
+    float_run = not config.onchip.enabled and PrecisionPolicy.parse(pc.policy).is_float
+    if config.hebbian.correlation != "conv" and not float_run:
+        raise ConfigError("hebbian.correlation chooses the float32 step's kernel; quantised and on-chip "
+                          "runs sum in their own datapath: leave it at \"conv\"")
     if config.onchip.enabled:  # the chip's own learning engine (neurohebb.onchip)
         from .onchip.step import ChipStep
 
         return ChipStep(config, device)
-    pc = config.precision
-    return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every)
+    return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every,
+                     correlation=config.hebbian.correlation)
 
 
 def train_pipeline(
@@ -369,6 +376,8 @@ def run_metrics(config: RunConfig, net: HebbNetwork, dataset, device: torch.devi
         "threads": torch.get_num_threads(),
         "policy": config.precision.policy,
         "mode": net.step.mode,
+        **({"correlation_kernels": {str(i): k for i, k in net.step.kernels.items()}}
+           if getattr(net.step, "kernels", None) else {}),
         "diagnostics": net.step.diagnostics(),
     }
 

@@ -12,6 +12,7 @@ import torch
 
 from neurohebb import activations, rules
 from neurohebb.config import LayerConfig
+from neurohebb.errors import ConfigError
 from neurohebb.layers import SoftWTAConv2d, SoftWTALinear
 from neurohebb.precision import NumberFormat, quantize
 from neurohebb.precision.rounding import quantize_codes, round_scaled, stochastic_codes
@@ -171,12 +172,55 @@ def test_fast_correlation_agrees_with_the_exact_one_to_float32_rounding():
         ref = rules.conv_correlation(x, y, (3, 3), stride)
         fast = rules.conv_correlation_wgrad(x, y, (3, 3), stride)
         assert fast.shape == ref.shape and torch.allclose(fast, ref, rtol=1e-5, atol=1e-5)
+        gemm, buffer = rules.conv_correlation_gemm(x, y, (3, 3), stride), torch.empty(7, 3, 3, 3)
+        assert rules.conv_correlation_gemm(x, y, (3, 3), stride, out=buffer) is buffer
+        assert gemm.shape == ref.shape and torch.allclose(gemm, ref, rtol=1e-5, atol=1e-5)
+        assert torch.equal(buffer, gemm)
     cfg = LayerConfig(kind="conv", out_channels=8, kernel_size=3, padding=1, rule="softhebb-anti", t_invert=1.0,
                       lr=0.08, normalize_update=True)
     make = lambda: SoftWTAConv2d(3, cfg, torch.Generator().manual_seed(0))  # noqa: E731
     data = torch.rand(10, 3, 9, 9, generator=torch.Generator().manual_seed(2))
     exact, fast = make(), make()
     Float32Step().step(exact, data)
-    Float32Step(fast_correlation=True).step(fast, data)
+    Float32Step(correlation="wgrad").step(fast, data)
     assert torch.allclose(fast.weight, exact.weight, rtol=1e-5, atol=1e-6)
     assert not torch.equal(fast.weight, make().weight)
+
+
+def test_the_correlation_choice_picks_a_kernel_per_layer_and_each_learns_the_same_weights():
+    """"auto" is a fixed rule on the layer's shape (few input channels: the weight-gradient
+    kernel; long patches: one GEMM); every kernel's step agrees with the default to float32
+    rounding, and only the default is the bit-identical one."""
+    assert rules.correlation_kernel("auto", 3, (5, 5)) == "wgrad"
+    assert rules.correlation_kernel("auto", 96, (3, 3)) == "conv"
+    assert rules.correlation_kernel("auto", 384, (3, 3)) == "gemm"
+    assert rules.correlation_kernel("gemm", 3, (5, 5)) == "gemm"
+    cfg = LayerConfig(kind="conv", out_channels=8, kernel_size=3, padding=1, rule="softhebb-anti", t_invert=1.0,
+                      lr=0.08, normalize_update=True)
+    make = lambda: SoftWTAConv2d(3, cfg, torch.Generator().manual_seed(0))  # noqa: E731
+    data = torch.rand(10, 3, 9, 9, generator=torch.Generator().manual_seed(2))
+    exact = make()
+    Float32Step().step(exact, data)
+    for kernel in ("wgrad", "gemm", "auto"):
+        layer, step = make(), Float32Step(correlation=kernel)
+        step.attach(layer, 0)
+        step.step(layer, data)
+        assert step.kernels == {0: "wgrad" if kernel == "auto" else kernel}
+        assert torch.allclose(layer.weight, exact.weight, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="hebbian.correlation"):
+        Float32Step(correlation="fft")
+
+
+def test_hebbian_correlation_is_checked_and_refused_where_no_float32_step_runs():
+    from neurohebb.config import CORRELATIONS, resolve_config
+    from neurohebb.engine import step_for
+
+    assert CORRELATIONS == rules.CORRELATIONS
+    with pytest.raises(ConfigError, match="hebbian.correlation"):
+        resolve_config("mnist-conv", overrides=['hebbian.correlation="fft"'])
+    config = resolve_config("mnist-conv", overrides=['hebbian.correlation="auto"'])
+    assert step_for(config, torch.device("cpu")).correlation == "auto"
+    quantised = resolve_config("mnist-conv", overrides=['hebbian.correlation="gemm"',
+                                                        'precision.policy="weight=m8:stochastic"'])
+    with pytest.raises(ConfigError, match="own datapath"):
+        step_for(quantised, torch.device("cpu"))

@@ -19,16 +19,17 @@ QUANTISED_MODES = ("fake-quant", "integer")
 
 
 def make_step(policy=None, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu",
-              stats_every: int = 1) -> PlasticityStep:
-    """The step for a precision policy: float32 for the all-float policy, else the quantised
-    datapath in `mode` ("fake-quant" or "integer"), its stochastic rounding seeded with `seed`."""
+              stats_every: int = 1, correlation: str = "conv") -> PlasticityStep:
+    """The step for a precision policy: float32 for the all-float policy (its conv layers'
+    Hebbian sum by `correlation`), else the quantised datapath in `mode` ("fake-quant" or
+    "integer"), its stochastic rounding seeded with `seed`."""
     from ..precision.policy import PrecisionPolicy
 
     policy = PrecisionPolicy.parse(policy)
     if mode not in QUANTISED_MODES:
         raise ConfigError(f"precision mode {mode!r} is unknown; choose one of: {', '.join(QUANTISED_MODES)}")
     if policy.is_float:
-        return Float32Step()
+        return Float32Step(correlation=correlation)
     if mode == "integer":
         from .integer import IntegerEngine
 

@@ -13,23 +13,31 @@ import torch
 from torch import nn
 
 from .. import activations, rules
+from ..errors import ConfigError
 
 
 class Float32Step:
-    """`PlasticityStep` in the layer's own dtype (float32); keeps no state of its own."""
+    """`PlasticityStep` in the layer's own dtype (float32); keeps only per-layer buffers and kernel choices."""
 
     mode = "float32"
 
-    def __init__(self, fast_correlation: bool = False) -> None:
-        """`fast_correlation=True`: conv layers sum their Hebbian term with the weight-gradient
-        kernel (`rules.conv_correlation_wgrad`), faster but equal to the default only to float32
-        rounding; off by default, so float runs stay bit-identical to earlier releases."""
+    def __init__(self, correlation: str = "conv") -> None:
+        """`correlation`: the kernel conv layers sum their Hebbian term with ("conv", "wgrad",
+        "gemm" or "auto": `rules.correlation_kernel`). Only "conv", the default, is bit-identical
+        to earlier releases; the others compute the same sum in another order (equal to float32
+        rounding) and are faster on some shapes."""
+        if correlation not in rules.CORRELATIONS:
+            raise ConfigError(f"hebbian.correlation must be one of {', '.join(rules.CORRELATIONS)}, got {correlation!r}")
         self._layers: dict[int, tuple[int, nn.Module]] = {}
         self._hebb: dict[int, torch.Tensor] = {}  # per layer: the W-shaped buffer dW is formed in
-        self.fast_correlation = bool(fast_correlation)
+        self.correlation = correlation
+        self.kernels: dict[int, str] = {}  # layer index -> the correlation kernel it uses (conv layers)
 
     def attach(self, layer: nn.Module, index: int) -> None:
         self._layers.setdefault(id(layer), (index, layer))
+        if getattr(layer, "is_conv", False):
+            self.kernels[index] = rules.correlation_kernel(self.correlation, layer.weight.shape[1],
+                                                           tuple(layer.weight.shape[-2:]))
 
     @torch.no_grad()
     def step(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -40,8 +48,11 @@ class Float32Step:
         if not layer.plastic:
             return u
         y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
-        if self.fast_correlation and layer.is_conv:
+        kernel = self._kernel(layer)
+        if kernel == "wgrad":
             dw = rules.conv_correlation_wgrad(x_pre, y, tuple(w.shape[-2:]), cfg.stride)
+        elif kernel == "gemm":
+            dw = rules.conv_correlation_gemm(x_pre, y, tuple(w.shape[-2:]), cfg.stride, out=self._buffer(layer, w))
         else:
             # into the layer's own buffer: a fresh W-sized tensor every step cost mnist-mlp's epoch
             # ~30 % in page faults and allocator time (the product itself is the same kernel)
@@ -60,6 +71,14 @@ class Float32Step:
             db = rules.bias_update(y_flat, layer.bias, cfg.t_invert)
             layer.bias.add_((cfg.lr / cfg.t_invert) * rules.normalize_update(db))
         return u
+
+    def _kernel(self, layer: nn.Module) -> str:
+        if not getattr(layer, "is_conv", False):
+            return "linear"
+        entry = self._layers.get(id(layer))
+        if entry is None:  # a layer stepped without attach (tests): decide from its shape
+            return rules.correlation_kernel(self.correlation, layer.weight.shape[1], tuple(layer.weight.shape[-2:]))
+        return self.kernels[entry[0]]
 
     def _buffer(self, layer: nn.Module, w: torch.Tensor) -> torch.Tensor:
         buf = self._hebb.get(id(layer))

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 
 
 class Float32Step:
-    """`PlasticityStep` in the layer's own dtype (float32); keeps only per-layer buffers and kernel choices."""
+    """`PlasticityStep` in the layer's own dtype (float32); keeps only per-layer buffers."""
 
     mode = "float32"
 
@@ -31,13 +31,9 @@ class Float32Step:
         self._layers: dict[int, tuple[int, nn.Module]] = {}
         self._hebb: dict[int, torch.Tensor] = {}  # per layer: the W-shaped buffer dW is formed in
         self.correlation = correlation
-        self.kernels: dict[int, str] = {}  # layer index -> the correlation kernel it uses (conv layers)
 
     def attach(self, layer: nn.Module, index: int) -> None:
         self._layers.setdefault(id(layer), (index, layer))
-        if getattr(layer, "is_conv", False):
-            self.kernels[index] = rules.correlation_kernel(self.correlation, layer.weight.shape[1],
-                                                           tuple(layer.weight.shape[-2:]))
 
     @torch.no_grad()
     def step(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -73,12 +69,16 @@ class Float32Step:
         return u
 
     def _kernel(self, layer: nn.Module) -> str:
-        if not getattr(layer, "is_conv", False):
+        """The correlation kernel of a conv layer (a fixed rule on its shape: cheap to ask per step)."""
+        if not layer.is_conv:
             return "linear"
-        entry = self._layers.get(id(layer))
-        if entry is None:  # a layer stepped without attach (tests): decide from its shape
-            return rules.correlation_kernel(self.correlation, layer.weight.shape[1], tuple(layer.weight.shape[-2:]))
-        return self.kernels[entry[0]]
+        return rules.correlation_kernel(self.correlation, layer.weight.shape[1], tuple(layer.weight.shape[-2:]))
+
+    @property
+    def kernels(self) -> dict[int, str]:
+        """Layer index -> the correlation kernel each attached conv layer uses (for metrics.json)."""
+        return {index: self._kernel(layer) for index, layer in sorted(self._layers.values(), key=lambda e: e[0])
+                if layer.is_conv}
 
     def _buffer(self, layer: nn.Module, w: torch.Tensor) -> torch.Tensor:
         buf = self._hebb.get(id(layer))

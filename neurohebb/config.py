@@ -21,7 +21,7 @@ ACTIVATIONS = ("triangle", "softmax", "relu", "identity")
 POOLS = ("none", "max", "avg")
 LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
-CORRELATIONS = ("conv", "wgrad", "gemm", "auto")  # = rules.CORRELATIONS (config imports no torch)
+CORRELATIONS = ("conv", "wgrad", "gemm", "auto")  # hebbian.correlation: rules.correlation_kernel
 HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
 AUGMENTS = ("none", "crop-flip")
 MAX_LAYERS = 256  # far beyond any soft-WTA stack; bounds what a typo in `--set layers.N` can allocate

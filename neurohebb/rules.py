@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import config
+
 
 def linear_update(x: torch.Tensor, u: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """dW [K, I] for a linear layer: x [B, I], u and y [B, K], w [K, I]."""
@@ -68,7 +70,7 @@ def conv_correlation_gemm(x_padded: torch.Tensor, y: torch.Tensor, kernel: tuple
     return out
 
 
-CORRELATIONS = ("conv", "wgrad", "gemm", "auto")
+CORRELATIONS = config.CORRELATIONS  # the choices are defined once, with the config field
 
 
 def correlation_kernel(choice: str, in_channels: int, kernel: tuple[int, int]) -> str:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..precision.rounding import quantize_codes, round_scaled
+from ..errors import ConfigError
+from ..precision.rounding import quantize_codes, round_scaled, shared_exponent
+from . import fused_tail
 from .datapath import DatapathStep, LayerState, learning_rate, post_activity, pow2_shift
 
 F64 = torch.float64
@@ -35,6 +38,18 @@ class FakeQuantEngine(DatapathStep):
     """Runs the datapath with float64 tensors; float32 roles stay unrounded."""
 
     mode = "fake-quant"
+
+    def __init__(self, policy=None, seed: int = 0, device: str | torch.device = "cpu", stats_every: int = 1,
+                 fused: bool | None = None):
+        """``fused``: run the weight-sized tail in :mod:`.fused_tail`'s kernels (None: wherever they
+        are available; False: the torch path throughout, e.g. to compare the two)."""
+        super().__init__(policy, seed, device, stats_every)
+        if fused and not fused_tail.available():
+            raise ConfigError(f"the fused fake-quant kernels are not available here: {fused_tail.unavailable_reason()}")
+        self.fused = fused_tail.available() if fused is None else bool(fused)
+        self._covered: dict[int, bool] = {}  # per layer: does the policy fall in the kernels' cases
+        self._copied: set[int] = set()  # layers whose float32 weights a kernel already wrote
+        self._scratch: dict[int, fused_tail.Scratch] = {}
 
     def _round(self, state: LayerState, role: str, t: torch.Tensor, inplace: bool = False,
                max_abs_bound: float | None = None, scale: bool = True) -> tuple[torch.Tensor, int | None]:
@@ -66,12 +81,9 @@ class FakeQuantEngine(DatapathStep):
         codes: ``codes * (lr 2**e)`` and ``(codes 2**e) * lr`` are the same real number, so they
         round to the same product, provided ``lr 2**e`` is exact (checked: no subnormal rates).
         """
-        if e_update is not None:
-            lr_scaled = lr * 2.0**e_update
-            if e_update >= -1000 and torch.equal(lr_scaled * 2.0**-e_update, lr):
-                lr = lr_scaled
-            else:
-                dw = dw.mul_(2.0**e_update)
+        lr, code_scale = _folded_rate(lr, e_update)
+        if code_scale != 1.0:
+            dw = dw.mul_(code_scale)
         return torch.addcmul(w, dw, lr, out=out)
 
     def _buffer(self, state: LayerState, name: str) -> torch.Tensor:
@@ -97,12 +109,27 @@ class FakeQuantEngine(DatapathStep):
         c = (yq * u).sum(dim=layer.sample_dims)
         if ex is not None and ey is not None:  # step 5: the decay register, on the grid of H
             c = round_scaled(c * 2.0 ** -(ex + ey), "nearest") * 2.0 ** (ex + ey)
+        if self._fused_covers(state):
+            scratch = self._scratch[id(layer)]
+            fused_tail._decay_minmax(_rows(hebb), c.contiguous().numpy(), _rows(w), scratch.extent)
+            lo, hi, finite = scratch.span()
+            if finite:
+                self._fused_rest(state, cfg, w, hebb, lo, hi, scratch)
+            else:  # NaN or inf in dW: the torch path owns those cases
+                self._rest(state, cfg, w, hebb, None)
+            return u
         shape = (-1,) + (1,) * (w.dim() - 1)
         # dW = H - c W in place (hebb is ours); exact, so the evaluation order does not matter
-        dw = hebb.addcmul_(c.reshape(shape), w, value=-1.0)
+        self._rest(state, cfg, w, hebb.addcmul_(c.reshape(shape), w, value=-1.0), None)
+        return u
+
+    def _rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor,
+              lo_hi: tuple[float, float] | None) -> None:
+        """Steps 7-10 on torch tensors (``lo_hi``: dW's min and max when already known)."""
+        shape = (-1,) + (1,) * (w.dim() - 1)
         bound = None  # a proven bound on max|dW| after normalisation
         if cfg.normalize_update:
-            lo, hi = torch.aminmax(dw)
+            lo, hi = torch.aminmax(dw) if lo_hi is None else lo_hi
             max_abs = max(-float(lo), float(hi))
             if max_abs > 0:
                 dw = dw.div_(max_abs) if self.policy.norm == "max" else dw.mul_(2.0 ** -pow2_shift(max_abs))
@@ -117,11 +144,130 @@ class FakeQuantEngine(DatapathStep):
         spare = self._buffer(state, "spare")
         w_new, _ = self._round(state, "weight", self._weight_step(w, dwq, e_update, lrq.reshape(shape), spare),
                                inplace=True)
-        if sample:
+        self._finish(state, w, w_new, dwq, dw_abs, lrq, spare)
+
+    def _finish(self, state: LayerState, w: torch.Tensor, w_new: torch.Tensor, dwq: torch.Tensor,
+                dw_abs: torch.Tensor | None, lrq: torch.Tensor, spare: torch.Tensor) -> None:
+        """Diagnostics of a sampled step, then the new weights take the place of the old."""
+        if dw_abs is not None:
+            shape = (-1,) + (1,) * (w.dim() - 1)
             intended = dw_abs.mul_(lrq.abs().reshape(shape))
             # dwq is spent: its buffer takes |W_new - W| (the same subtraction, no allocation)
             state.stats.record_step(intended, torch.eq(w_new, w), torch.sub(w_new, w, out=dwq).abs_().sum())
         if w_new.data_ptr() == spare.data_ptr():
             state.buffers["spare"] = w
         state.weight = w_new
-        return u
+
+    # -- the compiled tail (:mod:`.fused_tail`) -------------------------------------------------
+    def _fused_covers(self, state: LayerState) -> bool:
+        """Whether this step's tail can run in the compiled kernels (same numbers, fewer passes)."""
+        if not self.fused or self.device.type != "cpu" or self.generator.device.type != "cpu":
+            return False
+        key = id(state.layer)
+        covered = self._covered.get(key)
+        if covered is None:
+            upd, wgt = self.policy.spec("update"), self.policy.spec("weight")
+            weight = state.layer.weight
+            covered = (not wgt.is_float and wgt.overflow == "saturate" and wgt.rounding in fused_tail.MODES
+                       and (upd.is_float or (upd.overflow == "saturate" and upd.rounding in fused_tail.MODES))
+                       and weight.dtype == torch.float32 and weight.is_contiguous())
+            self._covered[key] = covered  # the policy and the layer do not change during a run
+            if covered:
+                stochastic = "stochastic" in (wgt.rounding, None if upd.is_float else upd.rounding)
+                self._scratch[key] = fused_tail.Scratch(weight.shape[0], weight[0].numel(), stochastic)
+        return bool(covered)
+
+    def _fused_rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor, lo: float, hi: float,
+                    scratch: "fused_tail.Scratch") -> None:
+        """Steps 7-10 in the kernels, after the fused decay left dW in ``dw`` with its min/max."""
+        norm, norm_value = fused_tail.NORM_NONE, 0.0
+        max_abs = max(-lo, hi)
+        if cfg.normalize_update and max_abs > 0:
+            if self.policy.norm == "max":
+                norm, norm_value = fused_tail.NORM_DIVIDE, max_abs
+                lo, hi = lo / max_abs, hi / max_abs  # division by m > 0 is monotonic: dW/m's min and max
+            else:
+                norm, norm_value = fused_tail.NORM_SHIFT, 2.0 ** -pow2_shift(max_abs)
+                lo, hi = lo * norm_value, hi * norm_value
+        sample = self.sampling(state)
+        upd, wgt, lr_spec = (self.policy.spec(r) for r in ("update", "weight", "lr"))
+        twister = fused_tail.TwisterState(self.generator) if scratch.draws.size else None
+        if upd.is_float:
+            e_update, scale, mode, qmin, qmax = None, 1.0, 0, -math.inf, math.inf
+        else:
+            e_update = (shared_exponent(max(-lo, hi), upd.fmt) if upd.fmt.kind == "shared_exp"
+                        else -upd.fmt.frac_bits)
+            scale, mode = 2.0 ** -e_update, fused_tail.MODES[upd.rounding]
+            qmin, qmax = float(upd.fmt.qmin), float(upd.fmt.qmax)
+            if mode == fused_tail.MODES["stochastic"]:
+                twister.draws(scratch.draws)
+        # the rate's draws come between the update's and the weights': with them, two kernels
+        rate_draws = not lr_spec.is_float and lr_spec.rounding == "stochastic"
+        if rate_draws and twister is not None:
+            twister.put_back()
+        lrq, _ = self._round(state, "lr", learning_rate(w, cfg)) if not rate_draws else (None, None)
+        dw_abs = self._buffer(state, "abs") if sample else None
+        spare = self._buffer(state, "spare")
+        abs_rows = _rows(dw_abs) if sample else scratch.no_values
+        if not rate_draws:
+            lr, code_scale = _folded_rate(lrq, e_update)
+            fused_tail._update(_rows(dw), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
+                               scratch.counts, _rows(w), code_scale, lr.contiguous().numpy(), _rows(spare),
+                               scratch.extent, True)
+        else:
+            fused_tail._update(_rows(dw), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
+                               scratch.counts, _rows(w), 1.0, _NO_RATES,
+                               scratch.no_values, scratch.extent, False)
+        if not upd.is_float:
+            state.stats.record_overflow("update", dw.numel(), *scratch.overflow())
+        if rate_draws:
+            lrq, _ = self._round(state, "lr", learning_rate(w, cfg))
+            if twister is not None:
+                twister = fused_tail.TwisterState(self.generator)
+            lr, code_scale = _folded_rate(lrq, e_update)
+            fused_tail._weight_step(_rows(w), _rows(dw), code_scale, lr.contiguous().numpy(), _rows(spare),
+                                    scratch.extent)
+        lo, hi, finite = scratch.span()
+        if not finite:  # the torch path rounds non-finite weights (its own edge cases)
+            if twister is not None:
+                twister.put_back()
+            w_new, _ = self._round(state, "weight", spare, inplace=True)
+            self._finish(state, w, w_new, dw, dw_abs, lrq, spare)
+            return
+        e_weight = shared_exponent(max(-lo, hi), wgt.fmt) if wgt.fmt.kind == "shared_exp" else -wgt.fmt.frac_bits
+        mode = fused_tail.MODES[wgt.rounding]
+        if mode == fused_tail.MODES["stochastic"]:
+            twister.draws(scratch.draws)
+        fused_tail._round_weights(_rows(spare), 2.0 ** -e_weight, 2.0**e_weight, mode, float(wgt.fmt.qmin),
+                                  float(wgt.fmt.qmax), scratch.draws, scratch.counts,
+                                  state.layer.weight.detach().view(w.shape[0], -1).numpy())
+        state.stats.record_overflow("weight", spare.numel(), *scratch.overflow())
+        if twister is not None:
+            twister.put_back()
+        self._finish(state, w, spare, dw, dw_abs, lrq, spare)
+        self._copied.add(id(state.layer))  # the kernel wrote the layer's float32 weights
+
+    def _write_back(self, state: LayerState) -> None:
+        if id(state.layer) in self._copied:
+            self._copied.discard(id(state.layer))
+            return
+        super()._write_back(state)
+
+
+def _folded_rate(lrq: torch.Tensor, e_update: int | None) -> tuple[torch.Tensor, float]:
+    """As :meth:`FakeQuantEngine._weight_step`: the update's exponent goes into the [K] rates
+    when that is exact (the rates, and 1.0 for the codes), else it scales the codes."""
+    if e_update is None:
+        return lrq, 1.0
+    lr_scaled = lrq * 2.0**e_update
+    if e_update >= -1000 and torch.equal(lr_scaled * 2.0**-e_update, lrq):
+        return lr_scaled, 1.0
+    return lrq, 2.0**e_update
+
+
+def _rows(t: torch.Tensor) -> np.ndarray:
+    """A contiguous float64 tensor as a [rows, rest] NumPy view (no copy) for the kernels."""
+    return t.view(t.shape[0], -1).numpy()
+
+
+_NO_RATES = np.empty(0, np.float64)

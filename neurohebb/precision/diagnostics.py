@@ -48,13 +48,20 @@ class LayerStats:
         `intended`: |lr * dW| per synapse before rounding; `unchanged`: bool mask of weights that
         kept their value (overwritten); `applied`: sum of |W_new - W_old| (0-dim).
         """
-        self.sampled_steps += 1
         proposed = intended != 0
         stalled = unchanged.logical_and_(proposed)
-        self.proposed = self.proposed + proposed.sum()
-        self.stalled = self.stalled + stalled.sum()
-        self.intended = self.intended + intended.sum()
-        self.stalled_mass = self.stalled_mass + (intended * stalled).sum()
+        self.record_step_sums(proposed.sum(), stalled.sum(), intended.sum(), (intended * stalled).sum(), applied)
+
+    def record_step_sums(self, proposed: Any, stalled: Any, intended: torch.Tensor, stalled_mass: torch.Tensor,
+                         applied: torch.Tensor) -> None:
+        """The same update from its five sums, for an engine that forms the per-synapse terms itself:
+        the counts of proposed and of stalled synapses, and the sums of |lr dW|, of |lr dW| on the
+        stalled ones, and of |W_new - W_old|."""
+        self.sampled_steps += 1
+        self.proposed = self.proposed + proposed
+        self.stalled = self.stalled + stalled
+        self.intended = self.intended + intended
+        self.stalled_mass = self.stalled_mass + stalled_mass
         self.applied = self.applied + applied
 
     def to_dict(self) -> dict[str, Any]:

@@ -219,7 +219,7 @@ class FakeQuantEngine(DatapathStep):
                                scratch.counts, _rows(w), 1.0, _NO_RATES,
                                scratch.no_values, scratch.extent, False)
         if not upd.is_float:
-            state.stats.record_overflow("update", dw.numel(), *scratch.overflow())
+            state.stats.record_overflow("update", dw.numel(), *scratch.take_counts())
         if rate_draws:
             lrq, _ = self._round(state, "lr", learning_rate(w, cfg))
             if twister is not None:
@@ -241,10 +241,16 @@ class FakeQuantEngine(DatapathStep):
         fused_tail._round_weights(_rows(spare), 2.0 ** -e_weight, 2.0**e_weight, mode, float(wgt.fmt.qmin),
                                   float(wgt.fmt.qmax), scratch.draws, scratch.counts,
                                   state.layer.weight.detach().view(w.shape[0], -1).numpy())
-        state.stats.record_overflow("weight", spare.numel(), *scratch.overflow())
+        state.stats.record_overflow("weight", spare.numel(), *scratch.take_counts())
         if twister is not None:
             twister.put_back()
-        self._finish(state, w, spare, dw, dw_abs, lrq, spare)
+        if sample:  # the statistics' per-synapse terms in one pass; dw (spent) takes |W_new - W|
+            masked = self._buffer(state, "masked")
+            fused_tail._step_stats(_rows(dw_abs), lrq.abs().contiguous().numpy(), _rows(spare), _rows(w),
+                                   _rows(masked), _rows(dw), scratch.counts)
+            proposed, stalled = scratch.take_counts()
+            state.stats.record_step_sums(proposed, stalled, dw_abs.sum(), masked.sum(), dw.sum())
+        self._finish(state, w, spare, dw, None, lrq, spare)
         self._copied.add(id(state.layer))  # the kernel wrote the layer's float32 weights
 
     def _write_back(self, state: LayerState) -> None:

@@ -165,15 +165,17 @@ if numba is not None:
         k_rows, n = h.shape
         for k in numba.prange(k_rows):
             row = h[k]
-            t = np.empty(n)
+            # the row's scratch: the output row when stepping (free until the sum), else h's own row
+            t = out[k] if step else row
             if norm == 1:
                 for j in range(n):
                     t[j] = row[j] / norm_value
             elif norm == 2:
                 for j in range(n):
                     t[j] = row[j] * norm_value
-            else:
-                t[:] = row
+            elif step:
+                for j in range(n):
+                    t[j] = row[j]
             if sample:
                 a = abs_out[k]
                 for j in range(n):
@@ -184,13 +186,11 @@ if numba is not None:
                 counts[k, 0], counts[k, 1] = below, above
             if step:
                 rate = lr[k]
-                wk, ok = w[k], out[k]
+                wk = w[k]
                 for j in range(n):
-                    ok[j] = _fma(t[j] * code_scale, rate, wk[j])
-                lo, hi, finite = _row_extent(ok)
+                    t[j] = _fma(t[j] * code_scale, rate, wk[j])
+                lo, hi, finite = _row_extent(t)
                 extent[k, 0], extent[k, 1], extent[k, 2] = lo, hi, finite
-            else:
-                row[:] = t
 
     @njit(cache=True, parallel=True, error_model="numpy")
     def _weight_step(w, codes, code_scale, lr, out, extent):
@@ -217,6 +217,28 @@ if numba is not None:
             for j in range(row.size):
                 row[j] = row[j] * unscale
                 r32[j] = np.float32(row[j])
+
+
+    @njit(cache=True, parallel=True, error_model="numpy")
+    def _step_stats(intended, lr_abs, w_new, w_old, masked, diff, counts):
+        """A sampled step's per-synapse terms, as :meth:`LayerStats.record_step` forms them:
+        ``intended <- |dW| * |lr_k|`` in place, ``masked`` = intended where the synapse stalled
+        (proposed, yet unchanged) else 0, ``diff = |W_new - W_old|``; the counts of proposed and
+        stalled synapses per row into ``counts``. Torch then sums the three arrays."""
+        for k in numba.prange(w_new.shape[0]):
+            rate = lr_abs[k]
+            a, m, d, new, old = intended[k], masked[k], diff[k], w_new[k], w_old[k]
+            proposed, stalled = 0, 0
+            for j in range(a.size):
+                v = a[j] * rate
+                a[j] = v
+                p = v != 0.0
+                s = p and new[j] == old[j]
+                proposed += p
+                stalled += s
+                m[j] = v * (1.0 if s else 0.0)  # the product torch's intended * stalled takes
+                d[j] = abs(new[j] - old[j])
+            counts[k, 0], counts[k, 1] = proposed, stalled
 
 
 class TwisterState:
@@ -316,8 +338,9 @@ class Scratch:
         e = self.extent
         return float(e[:, 0].min()), float(e[:, 1].max()), bool(e[:, 2].all())
 
-    def overflow(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The last kernel's (below, above) counts, as the 0-dim tensors the diagnostics sum."""
+    def take_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last kernel's two per-row counts summed (below/above, or proposed/stalled), as the
+        0-dim int64 tensors the diagnostics add up; the counts are reset."""
         below, above = self.counts.sum(axis=0)
         self.counts[:] = 0
         return torch.tensor(int(below)), torch.tensor(int(above))

@@ -81,14 +81,20 @@ def hebbian_epoch(x: torch.Tensor, overrides: list[str]) -> float:
     return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
 
 
-def quantised_epoch(x: torch.Tensor, overrides: list[str], policy: str) -> float:
-    """The same epoch through the fake-quant engine the sweep uses (exact float64 datapath)."""
-    from neurohebb.steps import make_step
+def quantised_epoch(x: torch.Tensor, overrides: list[str], policy: str, fused: bool | None = None,
+                    stats_every: int = 10) -> tuple[float, torch.Tensor]:
+    """The same epoch through the fake-quant engine `train --precision` uses (exact float64
+    datapath; stats every 10th step, its default), with its compiled tail where numba is
+    installed (`fused=None`) or on the torch path throughout (`fused=False`). Returns the
+    seconds and the trained weights (the two paths must agree bit for bit)."""
+    from neurohebb.steps.fakequant import FakeQuantEngine
 
     config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
     init_gen, order_gen = seeded_generators(0)
-    net = HebbNetwork(config, generator=init_gen, step=make_step(policy, "fake-quant", seed=0, stats_every=10))
-    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+    step = FakeQuantEngine(policy, seed=0, stats_every=stats_every, fused=fused)
+    net = HebbNetwork(config, generator=init_gen, step=step)
+    seconds = hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+    return seconds, net.blocks[0].layer.weight.detach().clone()
 
 
 def main() -> int:
@@ -99,6 +105,10 @@ def main() -> int:
     p.add_argument("--quant-policy", default="weight=m8:stochastic,update=s16.14:stochastic",
                    help="policy of the fake-quant row (default: the sweep's 8-bit stochastic point)")
     p.add_argument("--quant-repeats", type=int, default=1, help="repeats of the (slow) fake-quant row; 0 skips it")
+    p.add_argument("--quant-torch-path", action="store_true",
+                   help="also time the fake-quant row on the torch path (no compiled tail), in the same repeats")
+    p.add_argument("--quant-stats-every", type=int, default=10,
+                   help="the fake-quant rows' diagnostics sampling (default 10, as train; the sweep uses 1)")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -109,14 +119,23 @@ def main() -> int:
     k = resolve_config("mnist-mlp").layers[0].out_channels
     rows: dict[str, list[float]] = {"matmul floor": [], "floor + one W update pass": [], "hebbian epoch (float32)": []}
     quant_name = "hebbian epoch (fake-quant, sweep's m8 policy)"
+    torch_name = "... the same on the torch path"
     if args.quant_repeats:
         rows[quant_name] = []
+        if args.quant_torch_path:
+            rows[torch_name] = []
+    identical = []
     for r in range(args.repeats):
         rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
         rows["floor + one W update pass"].append(update_floor(x, k, args.batch_size))
         rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides))
         if r < args.quant_repeats:
-            rows[quant_name].append(quantised_epoch(x, overrides, args.quant_policy))
+            seconds, w_fused = quantised_epoch(x, overrides, args.quant_policy, None, args.quant_stats_every)
+            rows[quant_name].append(seconds)
+            if args.quant_torch_path:
+                seconds, w_torch = quantised_epoch(x, overrides, args.quant_policy, False, args.quant_stats_every)
+                rows[torch_name].append(seconds)
+                identical.append(bool(torch.equal(w_fused, w_torch)))
 
     floor = statistics.median(rows["matmul floor"])
     result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
@@ -139,7 +158,15 @@ def main() -> int:
     if quant_name in rows:
         qpaired = [q / e for q, e in zip(rows[quant_name], rows["hebbian epoch (float32)"])]
         result["fake_quant_over_float32_per_repeat"] = qpaired
+        result["fake_quant_stats_every"] = args.quant_stats_every
         print(f"fake-quant / float32 epoch, repeat by repeat: {', '.join(f'{r:.2f}' for r in qpaired)}")
+        from neurohebb.steps import fused_tail
+
+        result["fake_quant_compiled_tail"] = fused_tail.unavailable_reason() or "yes"
+        print(f"fake-quant compiled tail: {result['fake_quant_compiled_tail']}")
+    if identical:
+        result["torch_path_weights_identical"] = identical
+        print(f"torch path's weights identical to the compiled tail's: {identical}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0

@@ -119,3 +119,16 @@ def test_asking_for_the_kernels_where_they_are_missing_is_a_config_error(monkeyp
     with pytest.raises(ConfigError, match="numba is not installed"):
         FakeQuantEngine("weight=m8", fused=True)
     assert FakeQuantEngine("weight=m8").fused is False  # the default falls back quietly
+
+
+
+def test_the_kernels_keep_to_torchs_thread_count():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a sweep point pinned to one core
+        engine, layer, _ = _train(True, "weight=m8:stochastic,update=s16.14:stochastic", "linear")
+        assert torch.get_num_threads() == 1 and fused_tail.numba.get_num_threads() == 1
+        _, reference, _ = _train(False, "weight=m8:stochastic,update=s16.14:stochastic", "linear")
+        assert torch.equal(layer.weight, reference.weight)
+    finally:
+        torch.set_num_threads(before)

@@ -111,13 +111,14 @@ class FakeQuantEngine(DatapathStep):
             c = round_scaled(c * 2.0 ** -(ex + ey), "nearest") * 2.0 ** (ex + ey)
         if self._fused_covers(state):
             scratch = self._scratch[id(layer)]
-            fused_tail._decay_minmax(_rows(hebb), c.contiguous().numpy(), _rows(w), scratch.extent)
+            c = c.contiguous()
+            fused_tail.match_threads()
+            fused_tail._decay_extent(_rows(hebb), c.numpy(), _rows(w), scratch.extent)
             lo, hi, finite = scratch.span()
             if finite:
-                self._fused_rest(state, cfg, w, hebb, lo, hi, scratch)
-            else:  # NaN or inf in dW: the torch path owns those cases
-                self._rest(state, cfg, w, hebb, None)
-            return u
+                self._fused_rest(state, cfg, w, hebb, c, lo, hi, scratch)
+                return u
+            # NaN or inf in dW: the torch path owns those cases
         shape = (-1,) + (1,) * (w.dim() - 1)
         # dW = H - c W in place (hebb is ours); exact, so the evaluation order does not matter
         self._rest(state, cfg, w, hebb.addcmul_(c.reshape(shape), w, value=-1.0), None)
@@ -177,9 +178,9 @@ class FakeQuantEngine(DatapathStep):
                 self._scratch[key] = fused_tail.Scratch(weight.shape[0], weight[0].numel(), stochastic)
         return bool(covered)
 
-    def _fused_rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor, lo: float, hi: float,
-                    scratch: "fused_tail.Scratch") -> None:
-        """Steps 7-10 in the kernels, after the fused decay left dW in ``dw`` with its min/max."""
+    def _fused_rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor, c: torch.Tensor, lo: float,
+                    hi: float, scratch: "fused_tail.Scratch") -> None:
+        """Steps 6-10 in the kernels, given H in ``dw`` (overwritten) and dW's min and max."""
         norm, norm_value = fused_tail.NORM_NONE, 0.0
         max_abs = max(-lo, hi)
         if cfg.normalize_update and max_abs > 0:
@@ -211,11 +212,11 @@ class FakeQuantEngine(DatapathStep):
         abs_rows = _rows(dw_abs) if sample else scratch.no_values
         if not rate_draws:
             lr, code_scale = _folded_rate(lrq, e_update)
-            fused_tail._update(_rows(dw), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
+            fused_tail._update(_rows(dw), c.numpy(), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
                                scratch.counts, _rows(w), code_scale, lr.contiguous().numpy(), _rows(spare),
                                scratch.extent, True)
         else:
-            fused_tail._update(_rows(dw), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
+            fused_tail._update(_rows(dw), c.numpy(), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
                                scratch.counts, _rows(w), 1.0, _NO_RATES,
                                scratch.no_values, scratch.extent, False)
         if not upd.is_float:

@@ -143,22 +143,26 @@ if numba is not None:
         return lo, hi, finite
 
     @njit(cache=True, parallel=True, error_model="numpy")
-    def _decay_minmax(h, c, w, extent):
-        """``h <- fma(-c_k, w, h)``, as torch's ``addcmul_(c, w, value=-1)`` rounds it; each row's
-        (min, max, finite) into ``extent`` [K, 3]."""
+    def _decay_extent(h, c, w, extent):
+        """Each row's (min, max, finite) of ``dW = fma(-c_k, w, h)`` (torch's
+        ``h.addcmul_(c, w, value=-1)``) into ``extent`` [K, 3], without storing dW: the next
+        pass forms it again from h and w (reading them costs less than writing dW out)."""
         for k in numba.prange(h.shape[0]):
             ck = -c[k]
-            row = h[k]
-            wk = w[k]
+            row, wk = h[k], w[k]
+            lo, hi, bad = np.inf, -np.inf, 0.0
             for j in range(row.size):
-                row[j] = _fma(ck, wk[j], row[j])
-            lo, hi, finite = _row_extent(row)
-            extent[k, 0], extent[k, 1], extent[k, 2] = lo, hi, finite
+                v = _fma(ck, wk[j], row[j])
+                lo = v if v < lo else lo
+                hi = v if v > hi else hi
+                bad += v - v  # 0 for every finite v; NaN once an inf or NaN appears
+            extent[k, 0], extent[k, 1], extent[k, 2] = lo, hi, bad == 0.0
 
     @njit(cache=True, parallel=True, error_model="numpy")
-    def _update(h, norm, norm_value, scale, mode, qmin, qmax, draws, abs_out, sample, counts,
+    def _update(h, c, norm, norm_value, scale, mode, qmin, qmax, draws, abs_out, sample, counts,
                 w, code_scale, lr, out, extent, step):
-        """Steps 7-8 per row: normalise (``/ max|dW|`` or ``* 2**-s``), ``|dW|`` when sampling,
+        """Step 6 again (``dW = fma(-c_k, w, h)``, as :func:`_decay_extent` formed it), then steps
+        7-8 per row: normalise (``/ max|dW|`` or ``* 2**-s``), ``|dW|`` when sampling,
         round to codes (``* 2**-e``) and saturate, counts into ``counts`` [K, 2]. With ``step``
         also step 10's sum, ``out = fma(codes * code_scale, lr_k, w)`` (torch's ``addcmul``),
         its extent into ``extent``, leaving ``h`` as it was; without, the codes go into ``h``."""
@@ -167,15 +171,15 @@ if numba is not None:
             row = h[k]
             # the row's scratch: the output row when stepping (free until the sum), else h's own row
             t = out[k] if step else row
+            ck, wk = -c[k], w[k]
+            for j in range(n):
+                t[j] = _fma(ck, wk[j], row[j])
             if norm == 1:
                 for j in range(n):
-                    t[j] = row[j] / norm_value
+                    t[j] = t[j] / norm_value
             elif norm == 2:
                 for j in range(n):
-                    t[j] = row[j] * norm_value
-            elif step:
-                for j in range(n):
-                    t[j] = row[j]
+                    t[j] = t[j] * norm_value
             if sample:
                 a = abs_out[k]
                 for j in range(n):
@@ -186,7 +190,6 @@ if numba is not None:
                 counts[k, 0], counts[k, 1] = below, above
             if step:
                 rate = lr[k]
-                wk = w[k]
                 for j in range(n):
                     t[j] = _fma(t[j] * code_scale, rate, wk[j])
                 lo, hi, finite = _row_extent(t)
@@ -287,14 +290,18 @@ def _arithmetic_ok() -> bool:
     h, w = (torch.randn(k, n, generator=g, dtype=torch.float64) for _ in range(2))
     c, lr = (torch.randn(k, generator=g, dtype=torch.float64) for _ in range(2))
     extent, counts, out = np.empty((k, 3)), np.empty((k, 2), np.int64), np.empty((k, n))
-    mine = h.numpy().copy()
-    _decay_minmax(mine, c.numpy(), w.numpy(), extent)
-    ok = np.array_equal(mine, h.clone().addcmul_(c.reshape(-1, 1), w, value=-1.0).numpy())
+    decayed = h.clone().addcmul_(c.reshape(-1, 1), w, value=-1.0)
+    _decay_extent(h.numpy(), c.numpy(), w.numpy(), extent)
+    ok = extent[:, 0].min() == decayed.min() and extent[:, 1].max() == decayed.max()
+    mine = h.numpy().copy()  # the update's own decay, normalisation and nothing else
+    _update(mine, c.numpy(), NORM_NONE, 0.0, 1.0, 0, -np.inf, np.inf, empty_rows(k, np.uint32), empty_rows(k), False,
+            counts, w.numpy(), 1.0, lr.numpy(), out, extent, False)
+    ok &= np.array_equal(mine, decayed.numpy())
     _weight_step(w.numpy(), h.numpy(), 1.0, lr.numpy(), out, extent)
     ok &= np.array_equal(out, torch.addcmul(w, h, lr.reshape(-1, 1)).numpy())
     d = 0.7310585786300049
     mine = h.numpy().copy()
-    _update(mine, NORM_DIVIDE, d, 1.0, 0, -np.inf, np.inf, empty_rows(k, np.uint32), empty_rows(k), False, counts,
+    _update(mine, np.zeros(k), NORM_DIVIDE, d, 1.0, 0, -np.inf, np.inf, empty_rows(k, np.uint32), empty_rows(k), False, counts,
             w.numpy(), 1.0, lr.numpy(), out, extent, False)
     ok &= np.array_equal(mine, h.clone().div_(d).numpy())
     return bool(ok)
@@ -306,6 +313,7 @@ def unavailable_reason() -> str | None:
     if numba is None:
         return "numba is not installed"
     try:
+        match_threads()
         if not _layout_ok():
             return "this torch's CPU generator state is not laid out as expected"
         if not _arithmetic_ok():
@@ -317,6 +325,15 @@ def unavailable_reason() -> str | None:
 
 def available() -> bool:
     return unavailable_reason() is None
+
+
+def match_threads() -> None:
+    """Run the kernels on as many threads as torch's own operators use: one thread budget for
+    the whole step (a sweep point pinned to one thread stays on one), and numba's OpenMP layer,
+    which shares the runtime with torch's, never changes torch's count."""
+    want = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != want:
+        numba.set_num_threads(want)
 
 
 def empty_rows(rows: int, dtype=np.float64) -> np.ndarray:

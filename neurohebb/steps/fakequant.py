@@ -206,19 +206,16 @@ class FakeQuantEngine(DatapathStep):
         rate_draws = not lr_spec.is_float and lr_spec.rounding == "stochastic"
         if rate_draws and twister is not None:
             twister.put_back()
-        lrq, _ = self._round(state, "lr", learning_rate(w, cfg)) if not rate_draws else (None, None)
         dw_abs = self._buffer(state, "abs") if sample else None
         spare = self._buffer(state, "spare")
-        abs_rows = _rows(dw_abs) if sample else scratch.no_values
-        if not rate_draws:
+        update = (_rows(dw), c.numpy(), norm, norm_value, scale, mode, qmin, qmax, scratch.draws,
+                  _rows(dw_abs) if sample else scratch.no_values, sample, scratch.counts, _rows(w))
+        if not rate_draws:  # one pass: codes, then W + lr dW
+            lrq, _ = self._round(state, "lr", learning_rate(w, cfg))
             lr, code_scale = _folded_rate(lrq, e_update)
-            fused_tail._update(_rows(dw), c.numpy(), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
-                               scratch.counts, _rows(w), code_scale, lr.contiguous().numpy(), _rows(spare),
-                               scratch.extent, True)
-        else:
-            fused_tail._update(_rows(dw), c.numpy(), norm, norm_value, scale, mode, qmin, qmax, scratch.draws, abs_rows, sample,
-                               scratch.counts, _rows(w), 1.0, _NO_RATES,
-                               scratch.no_values, scratch.extent, False)
+            fused_tail._update(*update, code_scale, lr.contiguous().numpy(), _rows(spare), scratch.extent, True)
+        else:  # the codes into dw; the sum after the rate's rounding
+            fused_tail._update(*update, 1.0, _NO_RATES, scratch.no_values, scratch.extent, False)
         if not upd.is_float:
             state.stats.record_overflow("update", dw.numel(), *scratch.take_counts())
         if rate_draws:

@@ -71,3 +71,17 @@ def test_readout_epoch_harness_reports_floor_engine_and_torch_dropout(tmp_path):
     assert list(data["timings"]) == ["floor: gather + 2 products", "readout epoch (engine)", "readout epoch, torch dropout mask"]
     assert all(row["median_s"] > 0 for row in data["timings"].values())
     assert data["timings"]["floor: gather + 2 products"]["ratio_to_floor"] == 1.0
+
+
+def test_hebbian_epoch_harness_times_both_fake_quant_paths_and_compares_them(tmp_path):
+    out = tmp_path / "epoch.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "cpu_hebbian_epoch.py"), "--train-subset", "100", "--repeats", "1",
+           "--quant-repeats", "1", "--quant-torch-path", "--json", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert set(data["rows"]) == {"matmul floor", "floor + one W update pass", "hebbian epoch (float32)",
+                                 "hebbian epoch (fake-quant, sweep's m8 policy)", "... the same on the torch path"}
+    assert all(r["median_s"] > 0 for r in data["rows"].values())
+    assert data["torch_path_weights_identical"] == [True]
+    assert data["fake_quant_stats_every"] == 10

@@ -2,7 +2,8 @@
 
 - `float32`: the fused float step every float run uses;
 - `datapath`: the quantised step written down once (every rounding point numbered);
-  `fakequant` (exact values in float64) and `integer` (int64 codes) execute it bit-identically;
+  `fakequant` (exact values in float64; its weight-sized tail compiled in `fused_tail` where
+  numba is installed) and `integer` (int64 codes) execute it bit-identically;
 - a chip's own learning engine lives in `neurohebb.onchip` and implements the same protocol.
 
 `make_step` is the only place a step is chosen: from a run's `[precision]` table.

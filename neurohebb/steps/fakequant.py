@@ -124,16 +124,15 @@ class FakeQuantEngine(DatapathStep):
             # NaN or inf in dW: the torch path owns those cases
         shape = (-1,) + (1,) * (w.dim() - 1)
         # dW = H - c W in place (hebb is ours); exact, so the evaluation order does not matter
-        self._rest(state, cfg, w, hebb.addcmul_(c.reshape(shape), w, value=-1.0), None)
+        self._rest(state, cfg, w, hebb.addcmul_(c.reshape(shape), w, value=-1.0))
         return u
 
-    def _rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor,
-              lo_hi: tuple[float, float] | None) -> None:
-        """Steps 7-10 on torch tensors (``lo_hi``: dW's min and max when already known)."""
+    def _rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor) -> None:
+        """Steps 7-10 on torch tensors."""
         shape = (-1,) + (1,) * (w.dim() - 1)
         bound = None  # a proven bound on max|dW| after normalisation
         if cfg.normalize_update:
-            lo, hi = torch.aminmax(dw) if lo_hi is None else lo_hi
+            lo, hi = torch.aminmax(dw)
             max_abs = max(-float(lo), float(hi))
             if max_abs > 0:
                 dw = dw.div_(max_abs) if self.policy.norm == "max" else dw.mul_(2.0 ** -pow2_shift(max_abs))

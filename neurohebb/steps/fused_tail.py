@@ -4,12 +4,14 @@ Why: after its two products, the fake-quant step of a linear layer walks its wei
 tensors about twenty times (the decay, the max, the normalisation, two stochastic roundings of
 six passes each, the weight step, the write-back) and draws two numbers per synapse from torch's
 Mersenne twister, at 4-10 ns each through ``random_``. These kernels do the same arithmetic,
-element for element and operation for operation, in four passes:
+element for element and operation for operation, in four passes split over torch's threads:
 
-1. ``dW = fma(-c_k, W, H)`` and its min/max        (torch's ``addcmul_`` is one fused multiply-add)
-2. normalise, round to the update's codes, count overflow (and ``|dW|`` on sampled steps)
-3. ``W' = fma(codes, lr_k 2**e, W)`` and its min/max  (torch's ``addcmul``)
-4. round ``W'`` to the weight's format, count overflow, write the float32 copy of the layer
+1. the min and max of ``dW = fma(-c_k, W, H)`` (torch's ``addcmul_`` is one fused multiply-add);
+   dW is not stored: reading H and W again costs less than writing it
+2. dW again, normalised, rounded to the update's codes (overflow counted, ``|dW|`` kept on
+   sampled steps), then ``W' = fma(codes, lr_k 2**e, W)`` and its min/max (torch's ``addcmul``)
+3. ``W'`` rounded to the weight's format, overflow counted, the layer's float32 copy written
+4. on sampled steps, the statistics' per-synapse terms (torch sums them, as before)
 
 The stochastic draws are the generator's own: the kernels run MT19937 on a copy of the CPU
 generator's state and hand the state back, so every later draw is unchanged too. Nothing here
@@ -20,7 +22,6 @@ they are not (or where numba is missing, the device is not the CPU, or a policy 
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np

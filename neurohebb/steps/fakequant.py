@@ -122,14 +122,13 @@ class FakeQuantEngine(DatapathStep):
                 self._fused_rest(state, cfg, w, hebb, c, lo, hi, scratch)
                 return u
             # NaN or inf in dW: the torch path owns those cases
-        shape = (-1,) + (1,) * (w.dim() - 1)
         # dW = H - c W in place (hebb is ours); exact, so the evaluation order does not matter
-        self._rest(state, cfg, w, hebb.addcmul_(c.reshape(shape), w, value=-1.0))
+        self._rest(state, cfg, w, hebb.addcmul_(c.reshape(_per_row(w)), w, value=-1.0))
         return u
 
     def _rest(self, state: LayerState, cfg, w: torch.Tensor, dw: torch.Tensor) -> None:
         """Steps 7-10 on torch tensors."""
-        shape = (-1,) + (1,) * (w.dim() - 1)
+        shape = _per_row(w)
         bound = None  # a proven bound on max|dW| after normalisation
         if cfg.normalize_update:
             lo, hi = torch.aminmax(dw)
@@ -153,8 +152,7 @@ class FakeQuantEngine(DatapathStep):
                 dw_abs: torch.Tensor | None, lrq: torch.Tensor, spare: torch.Tensor) -> None:
         """Diagnostics of a sampled step, then the new weights take the place of the old."""
         if dw_abs is not None:
-            shape = (-1,) + (1,) * (w.dim() - 1)
-            intended = dw_abs.mul_(lrq.abs().reshape(shape))
+            intended = dw_abs.mul_(lrq.abs().reshape(_per_row(w)))
             # dwq is spent: its buffer takes |W_new - W| (the same subtraction, no allocation)
             state.stats.record_step(intended, torch.eq(w_new, w), torch.sub(w_new, w, out=dwq).abs_().sum())
         if w_new.data_ptr() == spare.data_ptr():
@@ -269,6 +267,11 @@ def _folded_rate(lrq: torch.Tensor, e_update: int | None) -> tuple[torch.Tensor,
     if e_update >= -1000 and torch.equal(lr_scaled * 2.0**-e_update, lrq):
         return lr_scaled, 1.0
     return lrq, 2.0**e_update
+
+
+def _per_row(w: torch.Tensor) -> tuple[int, ...]:
+    """The shape that broadcasts a [K] vector over W's rows (its neurons)."""
+    return (-1,) + (1,) * (w.dim() - 1)
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:

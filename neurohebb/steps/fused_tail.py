@@ -222,7 +222,6 @@ if numba is not None:
                 row[j] = row[j] * unscale
                 r32[j] = np.float32(row[j])
 
-
     @njit(cache=True, parallel=True, error_model="numpy")
     def _step_stats(intended, lr_abs, w_new, w_old, masked, diff, counts):
         """A sampled step's per-synapse terms, as :meth:`LayerStats.record_step` forms them:
@@ -281,7 +280,8 @@ def _layout_ok() -> bool:
     t.put_back()
     theirs = torch.empty(2000, dtype=torch.float64).random_(0, 1 << 24, generator=ref)
     after_mine, after_theirs = torch.rand(700, generator=g), torch.rand(700, generator=ref)
-    return bool(np.array_equal(mine.reshape(-1).astype(np.float64), theirs.numpy()) and torch.equal(after_mine, after_theirs))
+    same_draws = np.array_equal(mine.reshape(-1).astype(np.float64), theirs.numpy())
+    return bool(same_draws and torch.equal(after_mine, after_theirs))
 
 
 def _arithmetic_ok() -> bool:
@@ -295,15 +295,14 @@ def _arithmetic_ok() -> bool:
     _decay_extent(h.numpy(), c.numpy(), w.numpy(), extent)
     ok = extent[:, 0].min() == decayed.min() and extent[:, 1].max() == decayed.max()
     mine = h.numpy().copy()  # the update's own decay, normalisation and nothing else
-    _update(mine, c.numpy(), NORM_NONE, 0.0, 1.0, 0, -np.inf, np.inf, empty_rows(k, np.uint32), empty_rows(k), False,
-            counts, w.numpy(), 1.0, lr.numpy(), out, extent, False)
+    unused = (empty_rows(k, np.uint32), empty_rows(k), False, counts, w.numpy(), 1.0, lr.numpy(), out, extent, False)
+    _update(mine, c.numpy(), NORM_NONE, 0.0, 1.0, 0, -np.inf, np.inf, *unused)
     ok &= np.array_equal(mine, decayed.numpy())
     _weight_step(w.numpy(), h.numpy(), 1.0, lr.numpy(), out, extent)
     ok &= np.array_equal(out, torch.addcmul(w, h, lr.reshape(-1, 1)).numpy())
     d = 0.7310585786300049
     mine = h.numpy().copy()
-    _update(mine, np.zeros(k), NORM_DIVIDE, d, 1.0, 0, -np.inf, np.inf, empty_rows(k, np.uint32), empty_rows(k), False, counts,
-            w.numpy(), 1.0, lr.numpy(), out, extent, False)
+    _update(mine, np.zeros(k), NORM_DIVIDE, d, 1.0, 0, -np.inf, np.inf, *unused)
     ok &= np.array_equal(mine, h.clone().div_(d).numpy())
     return bool(ok)
 

@@ -4,8 +4,9 @@ The readout of `cifar10` trains a 24,576 -> 10 linear map for 50 epochs on cache
 (50,000 x 24,576 float32, 4.9 GB). Per batch of 64 it cannot avoid gathering the batch's rows and
 two skinny products (logits and the weight gradient): that is the floor row, timed alone. The
 engine row is `engine.train_readout` with the preset's recipe (Adam, dropout 1/2); the third row
-is the same epoch with torch's `F.dropout` mask (`bernoulli_`), the readout before this
-benchmark existed. Features are random (the cost does not depend on their values), so no
+is the torch step (`readout.kernel="torch"`) where the compiled one runs, with the largest weight
+difference between the two (same seeds and dropout masks); the last is the torch step with
+torch's `F.dropout` mask (`bernoulli_`), the readout before this benchmark existed. Features are random (the cost does not depend on their values), so no
 Hebbian run is needed.
 
     python benchmarks/cpu_readout_epoch.py [--rows 50000] [--width 24576] [--epochs 2] [--repeats 3] [--json OUT]
@@ -56,8 +57,10 @@ def floor_epoch(features: torch.Tensor, labels: torch.Tensor, batch: int, gen: t
     return time.perf_counter() - start
 
 
-def engine_epochs(features: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int, torch_dropout: bool) -> float:
-    config = resolve_config("cifar10", overrides=[f"readout.epochs={epochs}"], device="cpu")
+def engine_epochs(features: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int, torch_dropout: bool,
+                  kernel: str = "auto") -> tuple[float, torch.Tensor]:
+    """Seconds per epoch of `engine.train_readout` and the weight it trained."""
+    config = resolve_config("cifar10", overrides=[f"readout.epochs={epochs}", f'readout.kernel="{kernel}"'], device="cpu")
     torch.manual_seed(seed)
     net = _Net(features.shape[1], 10)
     original = readout_module.apply_dropout
@@ -67,7 +70,7 @@ def engine_epochs(features: torch.Tensor, labels: torch.Tensor, epochs: int, see
         result = train_readout(net, features, labels, config, torch.Generator().manual_seed(seed), progress=False)
     finally:
         readout_module.apply_dropout = original
-    return result.seconds / epochs
+    return result.seconds / epochs, net.readout.weight.detach().clone()
 
 
 def main() -> int:
@@ -86,14 +89,24 @@ def main() -> int:
     features = torch.rand(args.rows, args.width, generator=gen)
     labels = torch.randint(0, 10, (args.rows,), generator=gen)
     batch = resolve_config("cifar10").readout.batch_size
-    rows: dict[str, list[float]] = {"floor: gather + 2 products": [], "readout epoch (engine)": []}
+    compiled = readout_module.compiled_unavailable_reason(_Net(1, 10).readout) is None
+    engine_row = f"readout epoch (engine, {'compiled' if compiled else 'torch'} step)"
+    rows: dict[str, list[float]] = {"floor: gather + 2 products": [], engine_row: []}
+    if compiled:
+        rows["readout epoch (engine, torch step)"] = []
     if not args.skip_torch_dropout:
-        rows["readout epoch, torch dropout mask"] = []
+        rows["readout epoch, torch step + dropout mask"] = []
+    max_diff = 0.0
     for r in range(args.repeats):
         rows["floor: gather + 2 products"].append(floor_epoch(features, labels, batch, gen))
-        rows["readout epoch (engine)"].append(engine_epochs(features, labels, args.epochs, r, False))
+        seconds, weight = engine_epochs(features, labels, args.epochs, r, False)
+        rows[engine_row].append(seconds)
+        if compiled:
+            seconds, torch_weight = engine_epochs(features, labels, args.epochs, r, False, "torch")
+            rows["readout epoch (engine, torch step)"].append(seconds)
+            max_diff = max(max_diff, float((weight - torch_weight).abs().max()))
         if not args.skip_torch_dropout:
-            rows["readout epoch, torch dropout mask"].append(engine_epochs(features, labels, args.epochs, r, True))
+            rows["readout epoch, torch step + dropout mask"].append(engine_epochs(features, labels, args.epochs, r, True, "torch")[0])
 
     floor = statistics.median(rows["floor: gather + 2 products"])
     epochs = resolve_config("cifar10").readout.epochs
@@ -107,6 +120,9 @@ def main() -> int:
         result["timings"][name] = {"median_s": med, "min_s": min(times), "ratio_to_floor": med / floor, "times": times,
                                    f"{epochs}_epochs_s": epochs * med}
         print(f"{name:36s} {med:9.3f} {min(times):8.3f} {med / floor:8.2f} {epochs * med:14.1f}")
+    if compiled:  # the same seeds and masks: the two steps differ only in float32 summation order
+        result["compiled_vs_torch_max_weight_diff"] = max_diff
+        print(f"compiled vs torch step, largest weight difference after {args.epochs} epochs: {max_diff:.3g}")
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak RSS {result['peak_rss_gb']:.2f} GiB")
     if args.json:

@@ -24,6 +24,8 @@ HEBB_MODES = ("simultaneous", "greedy")
 CORRELATIONS = ("conv", "wgrad", "gemm", "auto")  # hebbian.correlation: rules.correlation_kernel
 HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
 AUGMENTS = ("none", "crop-flip")
+#: readout.kernel -> LinearReadoutAdam(compiled=...): auto takes the compiled step where it runs
+READOUT_KERNELS = {"auto": None, "compiled": True, "torch": False}
 MAX_LAYERS = 256  # far beyond any soft-WTA stack; bounds what a typo in `--set layers.N` can allocate
 _GAP = {}  # placeholder for list entries an override skips (compared by identity, never filled)
 
@@ -137,11 +139,13 @@ class ReadoutConfig:
     lr_gamma: float = 0.5
     augment: str = "none"  # "crop-flip": random reflect-padded crop + flip, features recomputed per epoch
     augment_pad: int = 4
+    kernel: str = "auto"  # "compiled" (numba, CPU), "torch", or "auto": compiled where it can run
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("readout.epochs and readout.batch_size must be >= 1")
         _check_choice("readout.augment", self.augment, AUGMENTS)
+        _check_choice("readout.kernel", self.kernel, tuple(READOUT_KERNELS))
         if self.augment_pad < 0:
             raise ConfigError(f"readout.augment_pad must be >= 0, got {self.augment_pad}")
         if not 0.0 <= self.dropout < 1.0:

@@ -20,7 +20,7 @@ import torch
 from .progress import tqdm
 
 from .batches import BatchSource, TensorBatches
-from .config import RunConfig
+from .config import READOUT_KERNELS, RunConfig
 from .devices import resolve_device
 from .errors import ConfigError, NeurohebbError
 from .memory import release_free_memory
@@ -148,6 +148,7 @@ class ReadoutResult:
     seconds: float
     train_accuracy: float
     final_loss: float
+    kernel: str = "torch"  # which step trained it: "compiled" (readout_kernels) or "torch"
 
 
 def fit_readout(
@@ -157,13 +158,15 @@ def fit_readout(
     progress: bool = True,
     features_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
     desc: str = "readout",
+    rows_of: torch.Tensor | None = None,
 ) -> ReadoutResult:
     """The paper's classifier recipe: Adam, dropout, lr multiplied by `lr_gamma` at fixed
     fractions of the epochs. `epoch_batches()` yields one epoch of (input, label) batches;
-    `features_of` turns an input batch into features (identity for cached features)."""
+    `features_of` turns an input batch into features (identity for cached features); with
+    `rows_of` (the cached features) the batches are row indices into it instead."""
     rc = config.readout
     start = time.perf_counter()
-    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr)
+    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr, compiled=READOUT_KERNELS[rc.kernel])
     milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
     correct = total = 0
     loss = float("nan")
@@ -172,7 +175,10 @@ def fit_readout(
         correct = total = 0
         logits = batch_labels = None
         for xb, batch_labels in epoch_batches():
-            logits = optimizer.step(xb if features_of is None else features_of(xb), batch_labels, rc.dropout)
+            if rows_of is not None:
+                logits = optimizer.step_rows(rows_of, xb, batch_labels, rc.dropout)
+            else:
+                logits = optimizer.step(xb if features_of is None else features_of(xb), batch_labels, rc.dropout)
             if last_epoch:
                 correct += int((logits.argmax(1) == batch_labels).sum())
                 total += batch_labels.numel()
@@ -183,7 +189,8 @@ def fit_readout(
     net.eval()
     if not bool(torch.isfinite(net.readout.weight).all()):
         raise NeurohebbError("the readout diverged (NaN/Inf weights); lower readout.lr")
-    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss)
+    return ReadoutResult(time.perf_counter() - start, 100.0 * correct / max(total, 1), loss,
+                         "compiled" if optimizer.compiled else "torch")
 
 
 def train_readout(
@@ -199,17 +206,13 @@ def train_readout(
     labels = labels.to(features.device)
     n = features.shape[0]
 
-    # one batch buffer, reused: a fresh 64 x width tensor per step costs page faults and allocator
-    # time on a CPU (each step's yielded batch is consumed before the next is gathered)
-    buffer = torch.empty((batch,) + tuple(features.shape[1:]), dtype=features.dtype, device=features.device)
-
     def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(n, generator=order_generator).to(features.device)
         for s in range(0, n, batch):
             idx = order[s:s + batch]
-            yield torch.index_select(features, 0, idx, out=buffer[: idx.numel()]), labels[idx]
+            yield idx, labels[idx]
 
-    return fit_readout(net, epoch_batches, config, progress)
+    return fit_readout(net, epoch_batches, config, progress, rows_of=features)
 
 
 @torch.no_grad()
@@ -362,6 +365,7 @@ def run_metrics(config: RunConfig, net: HebbNetwork, dataset, device: torch.devi
         "train_accuracy_last_epoch": round(readout.train_accuracy, 4),
         **timings,
         "readout_seconds": round(readout.seconds, 3),
+        "readout_kernel": readout.kernel,
         "total_seconds": round(time.perf_counter() - t0, 3),
         "preset": config.preset,
         "dataset": dataset.name,

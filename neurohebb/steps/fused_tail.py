@@ -72,27 +72,28 @@ if numba is not None:
         st[_N - 1] = st[_M - 1] ^ (y >> one) ^ (matrix * (st[0] & one))
 
     @njit(cache=True)
-    def _temper(words, out):
-        """MT19937's output function, keeping the low 24 bits (separate arrays: it vectorises)."""
+    def _temper(words, out, keep):
+        """MT19937's output function, keeping the bits of ``keep`` (separate arrays: it vectorises)."""
         for j in range(words.size):
             y = words[j]
             y ^= y >> np.uint32(11)
             y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
             y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
             y ^= y >> np.uint32(18)
-            out[j] = y & np.uint32(0xFFFFFF)
+            out[j] = y & keep
 
     @njit(cache=True)
-    def _draws(st, pos, out):
-        """The next ``out.size`` 24-bit draws ``m`` (what ``uniform`` and ``random_`` keep); returns
-        the new position. ``pos`` is the index of the next state word, ``_N`` when a twist is due."""
+    def _draws(st, pos, out, keep=np.uint32(0xFFFFFF)):
+        """The next ``out.size`` draws ``m``, the bits of ``keep`` (24: what ``uniform`` and
+        ``random_`` keep; all 32: the generator's raw outputs); returns the new position.
+        ``pos`` is the index of the next state word, ``_N`` when a twist is due."""
         n, i = out.size, 0
         while i < n:
             if pos == _N:
                 _twist(st)
                 pos = 0
             k = min(_N - pos, n - i)
-            _temper(st[pos:pos + k], out[i:i + k])
+            _temper(st[pos:pos + k], out[i:i + k], keep)
             pos += k
             i += k
         return pos
@@ -261,6 +262,15 @@ class TwisterState:
         self.pos = _draws(self.words, self.pos, out.reshape(-1))
         return out
 
+    def words64(self, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (uint64, C order) with what ``random_(-2**63, None)`` on an int64 tensor
+        draws: torch's ``random64``, two 32-bit outputs, the first high."""
+        halves = out.reshape(-1).view(np.uint32).reshape(-1, 2)  # little-endian: [low, high]
+        raw = np.empty_like(halves)
+        self.pos = _draws(self.words, self.pos, raw.reshape(-1), np.uint32(0xFFFFFFFF))
+        halves[:, 0], halves[:, 1] = raw[:, 1], raw[:, 0]
+        return out
+
     def put_back(self) -> None:
         raw = self.raw
         raw[_STATE_WORDS].view(np.uint64)[:] = self.words
@@ -325,6 +335,12 @@ def unavailable_reason() -> str | None:
 
 def available() -> bool:
     return unavailable_reason() is None
+
+
+@lru_cache(maxsize=1)
+def twister_ok() -> bool:
+    """:class:`TwisterState` reproduces this torch's CPU generator (numba present, layout checked)."""
+    return numba is not None and _layout_ok()
 
 
 def match_threads() -> None:

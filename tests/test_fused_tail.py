@@ -113,6 +113,21 @@ def test_twister_reproduces_the_generator_stream_across_twists():
     assert torch.equal(torch.rand(100, generator=g), torch.rand(100, generator=ref))
 
 
+def test_twister_draws_the_readout_dropouts_64_bit_words_as_random_does():
+    """``random_`` over the full int64 range: torch's random64, two outputs with the first high."""
+    g = torch.Generator().manual_seed(12)
+    ref = torch.Generator().manual_seed(12)
+    mine = []
+    for n in (1, 311, 312, 313, 700):  # 312 words = 624 outputs: one whole state, then across twists
+        t = fused_tail.TwisterState(g)
+        mine.append(t.words64(np.empty(n, np.uint64)).view(np.int64))
+        t.put_back()
+    theirs = torch.empty(sum(len(m) for m in mine), dtype=torch.int64).random_(-(2**63), None, generator=ref)
+    assert np.array_equal(np.concatenate(mine), theirs.numpy())
+    assert torch.equal(torch.rand(100, generator=g), torch.rand(100, generator=ref))
+    assert fused_tail.twister_ok()
+
+
 def test_asking_for_the_kernels_where_they_are_missing_is_a_config_error(monkeypatch):
     monkeypatch.setattr(fused_tail, "available", lambda: False)
     monkeypatch.setattr(fused_tail, "unavailable_reason", lambda: "numba is not installed")

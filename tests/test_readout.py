@@ -4,7 +4,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurohebb.readout import LinearReadoutAdam
+from neurohebb import readout_kernels
+from neurohebb.errors import ConfigError
+from neurohebb.readout import LinearReadoutAdam, compiled_unavailable_reason
+
+COMPILED = compiled_unavailable_reason(nn.Linear(2, 2)) is None
+needs_compiled = pytest.mark.skipif(not COMPILED, reason=f"compiled readout: {compiled_unavailable_reason(nn.Linear(2, 2))}")
+BOTH_STEPS = [pytest.param(True, marks=needs_compiled, id="compiled"), pytest.param(False, id="torch")]
 
 
 def _pair(seed: int = 0):
@@ -15,10 +21,12 @@ def _pair(seed: int = 0):
     return a, b
 
 
+@pytest.mark.parametrize("compiled", BOTH_STEPS)
 @pytest.mark.parametrize("lr", [1e-3, 0.05])
-def test_matches_autograd_adam_over_many_steps(lr):
+def test_matches_autograd_adam_over_many_steps(lr, compiled):
     ours_linear, ref_linear = _pair()
-    ours = LinearReadoutAdam(ours_linear, lr=lr)
+    ours = LinearReadoutAdam(ours_linear, lr=lr, compiled=compiled)
+    assert ours.compiled is compiled
     ref = torch.optim.Adam(ref_linear.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(1)
     for step in range(60):
@@ -40,7 +48,8 @@ def test_matches_autograd_adam_over_many_steps(lr):
     torch.testing.assert_close(ours_linear.bias, ref_linear.bias, rtol=1e-4, atol=1e-6)
 
 
-def test_gradient_is_cross_entropy_gradient():
+@pytest.mark.parametrize("compiled", BOTH_STEPS)
+def test_gradient_is_cross_entropy_gradient(compiled):
     """One step from zero moments moves each parameter by -lr * sign(grad) (Adam's first step)."""
     linear, ref = _pair(3)
     x = torch.randn(6, 12)
@@ -48,7 +57,7 @@ def test_gradient_is_cross_entropy_gradient():
     loss = F.cross_entropy(ref(x), y)
     loss.backward()
     before = linear.weight.detach().clone()
-    LinearReadoutAdam(linear, lr=0.01, eps=0.0).step(x, y)
+    LinearReadoutAdam(linear, lr=0.01, eps=0.0, compiled=compiled).step(x, y)
     torch.testing.assert_close(linear.weight - before, -0.01 * torch.sign(ref.weight.grad), rtol=1e-4, atol=1e-7)
 
 
@@ -127,3 +136,103 @@ def test_dropout_readout_still_learns_a_separable_problem():
     with torch.no_grad():
         accuracy = float((linear(x).argmax(1) == labels).double().mean())
     assert accuracy > 0.98
+
+
+# -- the compiled step (readout_kernels) against the torch path ------------------------------------
+
+
+def _trained_pair(width: int, classes: int, batches: list[int], dropout: float, rows: int = 300):
+    """The same readout trained by both steps on the same batches, seeds and dropout masks."""
+    gen = torch.Generator().manual_seed(width * 31 + classes)
+    features = torch.randn(rows, width, generator=gen).abs()
+    labels = torch.randint(0, classes, (rows,), generator=gen)
+    nets = []
+    for compiled in (True, False):
+        torch.manual_seed(5)
+        linear = nn.Linear(width, classes)
+        opt = LinearReadoutAdam(linear, lr=1e-3, compiled=compiled)
+        order = torch.Generator().manual_seed(9)
+        logits, draws = [], []
+        for step, n in enumerate(batches):
+            idx = torch.randint(0, rows, (n,), generator=order)
+            torch.manual_seed(100 + step)
+            if step % 3 == 2:  # a batch tensor, not rows of the cache: the same step
+                logits.append(opt.step(features[idx], labels[idx], dropout))
+            else:
+                logits.append(opt.step_rows(features, idx, labels[idx], dropout))
+            draws.append(torch.rand(2))  # the global generator after the step's dropout draws
+        nets.append((linear, logits, draws))
+    return nets
+
+
+# widths: one partial chunk with an unaligned dropout (37), whole chunks (2048), a partial last
+# chunk (1300); batches with remainders of the 2- and 4-row blocks; classes with a 5-class remainder
+@needs_compiled
+@pytest.mark.parametrize("width,classes", [(37, 10), (2048, 10), (1300, 7), (1300, 13), (600, 2)])
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_compiled_step_is_the_torch_step_to_float32_rounding(width, classes, dropout):
+    batches = [64, 64, 13, 64, 1, 3, 64, 6] * 5
+    (fast, fast_logits, fast_draws), (ref, ref_logits, ref_draws) = _trained_pair(width, classes, batches, dropout)
+    for a, b in zip(fast_draws, ref_draws):  # the same random words drawn: later draws unchanged
+        assert torch.equal(a, b)
+    for a, b in zip(fast_logits, ref_logits):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.weight, ref.weight, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(fast.bias, ref.bias, rtol=1e-4, atol=1e-6)
+
+
+@needs_compiled
+@pytest.mark.parametrize("width", [24, 37, 1029])
+def test_compiled_step_sees_exactly_the_half_dropouts_mask(width):
+    """One row, zero weights, two classes: Adam's first step moves a weight by lr against the sign
+    of its gradient, and the gradient of a dropped input is 0 (the weight stays). So the weights
+    that moved are the inputs torch's `half_dropout` keeps with the same seed, element for element."""
+    from neurohebb.readout import half_dropout
+
+    x = torch.rand(3, width) + 0.5
+    linear = nn.Linear(width, 2)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    opt = LinearReadoutAdam(linear, lr=0.25, compiled=True)
+    torch.manual_seed(4)
+    opt.step_rows(x, torch.tensor([2]), torch.tensor([1]), dropout=0.5)
+    torch.manual_seed(4)
+    kept = half_dropout(x[2:3]) != 0
+    moved = linear.weight.detach() != 0
+    assert torch.equal(moved[0], kept[0]) and torch.equal(moved[1], kept[0])
+    assert 0.3 * width < int(kept.sum()) < 0.7 * width
+    # gradient (softmax - one_hot) x = (+1/2, -1/2) x for label 1: class 0 down, the label's class up
+    torch.testing.assert_close(linear.weight[0][kept[0]], torch.full((int(kept.sum()),), -0.25))
+    torch.testing.assert_close(linear.weight[1][kept[0]], torch.full((int(kept.sum()),), 0.25))
+
+
+@needs_compiled
+def test_compiled_step_does_not_depend_on_the_thread_count():
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(_trained_pair(2600, 10, [64, 64, 7], 0.5)[0])
+    finally:
+        torch.set_num_threads(before)
+    (a, la, _), (b, lb, _) = results
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    assert all(torch.equal(x, y) for x, y in zip(la, lb))
+
+
+def test_asking_for_the_compiled_step_where_it_cannot_run_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(readout_kernels, "unavailable_reason", lambda: "numba is not installed")
+    with pytest.raises(ConfigError, match="numba is not installed"):
+        LinearReadoutAdam(nn.Linear(4, 2), lr=1e-3, compiled=True)
+    assert LinearReadoutAdam(nn.Linear(4, 2), lr=1e-3).compiled is False  # the default falls back quietly
+    with pytest.raises(ConfigError, match="float32 weights"):
+        LinearReadoutAdam(nn.Linear(4, 2).double(), lr=1e-3, compiled=True)
+
+
+def test_the_readout_kernel_is_a_checked_choice():
+    from neurohebb.config import resolve_config
+
+    assert resolve_config("mnist-mlp").readout.kernel == "auto"
+    with pytest.raises(ConfigError, match="readout.kernel"):
+        resolve_config("mnist-mlp", overrides=['readout.kernel="fast"'])

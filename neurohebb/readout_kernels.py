@@ -247,7 +247,7 @@ class CompiledReadoutStep:
 def _closed_form_ok() -> bool:
     """Zero weights, inputs of one, two classes, labels (0, 1, 0): zero logits, a gradient of
     (1/2 - one_hot) / 3, so Adam's first step moves class 0's weights by +lr and class 1's by -lr."""
-    width = CHUNK + 13  # two chunks, the second partial; an odd width takes the unaligned dropout path
+    width = CHUNK + 13  # two chunks, the second partial (the dropout's bit paths: tests/test_readout.py)
     step = CompiledReadoutStep(width, 2)
     params, m, v = ([np.zeros((2, width), np.float32), np.zeros(2, np.float32)] for _ in range(3))
     lr = 1e-3

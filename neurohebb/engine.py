@@ -151,6 +151,20 @@ class ReadoutResult:
     kernel: str = "torch"  # which step trained it: "compiled" (readout_kernels) or "torch"
 
 
+#: below this many cached feature values x epochs, `readout.kernel = "auto"` keeps torch's step: a
+#: fresh machine's first compile of the kernels (~17 s here) would cost more than the step saves
+#: (the demo's readout takes under a second; mnist-mlp's, 60,000 x 2,000 x 50 = 6e9, is above it)
+AUTO_COMPILED_MIN_WORK = 2e9
+
+
+def readout_compiled(kernel: str, cached: torch.Tensor | None, epochs: int) -> bool | None:
+    """`LinearReadoutAdam(compiled=...)` for a `readout.kernel` choice and the cached features."""
+    compiled = READOUT_KERNELS[kernel]
+    if compiled is None and cached is not None and cached.numel() * epochs < AUTO_COMPILED_MIN_WORK:
+        return False
+    return compiled
+
+
 def fit_readout(
     net: HebbNetwork,
     epoch_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
@@ -166,7 +180,7 @@ def fit_readout(
     `rows_of` (the cached features) the batches are row indices into it instead."""
     rc = config.readout
     start = time.perf_counter()
-    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr, compiled=READOUT_KERNELS[rc.kernel])
+    optimizer = LinearReadoutAdam(net.readout, lr=rc.lr, compiled=readout_compiled(rc.kernel, rows_of, rc.epochs))
     milestones = {int(rc.epochs * r) for r in rc.lr_milestones}
     correct = total = 0
     loss = float("nan")

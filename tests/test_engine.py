@@ -84,10 +84,8 @@ def test_run_directory_is_complete_and_reloads(tmp_path):
     for key in ("test_accuracy", "unsup_seconds", "readout_seconds", "total_seconds", "preset", "dataset", "device", "seed"):
         assert key in saved
     assert saved["preset"] == "digits" and saved["dataset"] == "digits" and saved["seed"] == 0
-    # which readout step ran is recorded: the compiled one where it can run (readout.kernel = auto)
-    from neurohebb.readout import compiled_unavailable_reason
-
-    assert saved["readout_kernel"] == ("compiled" if compiled_unavailable_reason(net.readout) is None else "torch")
+    # which readout step ran is recorded: a readout this small keeps torch's (readout.kernel = auto)
+    assert saved["readout_kernel"] == "torch"
     config, loaded = load_run(out)
     assert config == net.config
     x = torch.rand(4, 1, 8, 8)

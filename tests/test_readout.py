@@ -236,3 +236,23 @@ def test_the_readout_kernel_is_a_checked_choice():
     assert resolve_config("mnist-mlp").readout.kernel == "auto"
     with pytest.raises(ConfigError, match="readout.kernel"):
         resolve_config("mnist-mlp", overrides=['readout.kernel="fast"'])
+
+
+def test_auto_takes_the_compiled_step_only_where_the_readout_is_large():
+    from neurohebb.engine import AUTO_COMPILED_MIN_WORK, readout_compiled
+
+    small, large = torch.empty(10, 100), torch.empty(1).expand(int(AUTO_COMPILED_MIN_WORK))
+    assert readout_compiled("auto", small, 50) is False  # the compile would cost more than it saves
+    assert readout_compiled("auto", large, 1) is None  # the compiled step where it can run
+    assert readout_compiled("auto", None, 50) is None  # streamed features: a large readout
+    assert readout_compiled("compiled", small, 50) is True and readout_compiled("torch", large, 1) is False
+
+
+@needs_compiled
+def test_a_run_can_insist_on_the_compiled_step(tmp_path):
+    from neurohebb.config import resolve_config
+    from neurohebb.engine import train
+
+    config = resolve_config("digits", overrides=['readout.kernel="compiled"', "readout.epochs=3"], device="cpu")
+    _, metrics = train(config, tmp_path / "run", progress=False)
+    assert metrics["readout_kernel"] == "compiled" and metrics["test_accuracy"] > 80.0

@@ -154,14 +154,18 @@ class LinearReadoutAdam:
         if self._kernel is None or self._kernel.width != width:
             self._kernel = CompiledReadoutStep(width, self.params[0].shape[0])
         bits = self._dropout_bits(rows.numel() * width) if dropout == 0.5 else None
-        self.step_count += 1
-        bias_correction1 = 1.0 - self.beta1**self.step_count
-        bias_correction2_sqrt = math.sqrt(1.0 - self.beta2**self.step_count)
+        bias_correction2_sqrt, step_size = self._next_step()
         logits = self._kernel(source.numpy(), rows.numpy().astype(np.int64, copy=False), bits,
                               labels.numpy().astype(np.int64, copy=False), [p.detach().numpy() for p in self.params],
                               [t.numpy() for t in self.exp_avg], [t.numpy() for t in self.exp_avg_sq],
-                              self.beta1, self.beta2, bias_correction2_sqrt, self.eps, -self.lr / bias_correction1)
+                              self.beta1, self.beta2, bias_correction2_sqrt, self.eps, step_size)
         return torch.from_numpy(logits.copy())
+
+    def _next_step(self) -> tuple[float, float]:
+        """Count the step; Adam's sqrt(1 - beta2^t) and its signed step -lr / (1 - beta1^t)."""
+        self.step_count += 1
+        bias_correction1 = 1.0 - self.beta1**self.step_count
+        return math.sqrt(1.0 - self.beta2**self.step_count), -self.lr / bias_correction1
 
     def _dropout_bits(self, numel: int) -> np.ndarray:
         """The half dropout's random words for `numel` elements, as bytes. Drawn by the kernels'
@@ -189,10 +193,7 @@ class LinearReadoutAdam:
         grad_logits[torch.arange(labels.shape[0], device=labels.device), labels] -= 1.0
         grad_logits.div_(labels.shape[0])
         grads = [grad_logits.t() @ x, grad_logits.sum(dim=0)]
-        self.step_count += 1
-        bias_correction1 = 1.0 - self.beta1**self.step_count
-        bias_correction2_sqrt = math.sqrt(1.0 - self.beta2**self.step_count)
-        step_size = -self.lr / bias_correction1
+        bias_correction2_sqrt, step_size = self._next_step()
         torch._foreach_lerp_(self.exp_avg, grads, 1.0 - self.beta1)
         torch._foreach_mul_(self.exp_avg_sq, self.beta2)
         torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1.0 - self.beta2)

@@ -12,7 +12,7 @@ per-epoch figure is what the preset's 50 epochs multiply). Prints the ratios to 
 test accuracy of this (short) run and the peak RSS of the process.
 
     python benchmarks/cpu_cifar10_epoch.py [--images 1000] [--test-images 1000] [--readout-epochs 2]
-        [--repeats 5] [--preset cifar10] [--correlation conv|wgrad|gemm|auto] [--json OUT]
+        [--repeats 5] [--preset cifar10] [--correlation auto|conv|wgrad|gemm] [--keep-tiny] [--json OUT]
     python benchmarks/cpu_cifar10_epoch.py --images 50000 --test-images 10000 --readout-epochs 50   # the full run (long)
 """
 from __future__ import annotations
@@ -93,9 +93,11 @@ def main() -> int:
     p.add_argument("--readout-epochs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="calls per floor kernel (median)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--correlation", default="conv", choices=rules.CORRELATIONS,
-                   help="the float32 step's conv correlation kernel (hebbian.correlation; only conv, the "
-                        "default, is bit-identical to earlier releases)")
+    p.add_argument("--correlation", default="auto", choices=rules.CORRELATIONS,
+                   help="the float32 step's conv correlation kernel (hebbian.correlation; conv with "
+                        "--keep-tiny is bit-identical to earlier releases)")
+    p.add_argument("--keep-tiny", action="store_true",
+                   help="hebbian.flush_tiny=false: keep post-synaptic values below 2^-100 (subnormal arithmetic)")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -113,10 +115,11 @@ def main() -> int:
     from neurohebb.steps import Float32Step
 
     net = HebbNetwork(config, num_classes=ds.num_classes, generator=init_gen,
-                      step=Float32Step(correlation=args.correlation))
+                      step=Float32Step(correlation=args.correlation, flush_tiny=not args.keep_tiny))
     device = torch.device("cpu")
 
-    # the floor, on the network's initial weights (the kernels' cost does not depend on values)
+    # the floor, on the network's initial weights: the kernels' cost does not depend on values, as
+    # long as none is subnormal (on Intel CPUs each costs an assist; hebbian.flush_tiny avoids them)
     step_floor, step_rows = conv_floor(net, x_train, hb, args.repeats, correlation=True)
     feat_floor, feat_rows = conv_floor(net, x_train, FEATURE_BATCH, args.repeats, correlation=False)
     floor_hebb = step_floor * n_train * config.hebbian.epochs
@@ -134,7 +137,7 @@ def main() -> int:
     per_epoch = readout.seconds / max(args.readout_epochs, 1)
     result = {
         "preset": args.preset, "train_images": n_train, "test_images": n_test, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
-        "torch": torch.__version__, "correlation": args.correlation, "correlation_kernels": net.step.kernels, "floor_step_blocks": step_rows, "floor_feature_blocks": feat_rows,
+        "torch": torch.__version__, "correlation": args.correlation, "flush_tiny": not args.keep_tiny, "correlation_kernels": net.step.kernels, "floor_step_blocks": step_rows, "floor_feature_blocks": feat_rows,
         "floor_hebbian_s": floor_hebb, "hebbian_s": hebb_s, "floor_features_s": floor_feat, "features_s": feat_s,
         "ratio_hebbian_plus_features": (hebb_s + feat_s) / (floor_hebb + floor_feat),
         "readout_s": readout.seconds, "readout_epochs": args.readout_epochs, "readout_per_epoch_s": per_epoch,

@@ -109,6 +109,8 @@ def main() -> int:
                    help="also time the fake-quant row on the torch path (no compiled tail), in the same repeats")
     p.add_argument("--quant-stats-every", type=int, default=10,
                    help="the fake-quant rows' diagnostics sampling (default 10, as train; the sweep uses 1)")
+    p.add_argument("--keep-tiny", action="store_true",
+                   help="float32 row with hebbian.flush_tiny=false (earlier releases' subnormal arithmetic)")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -128,7 +130,7 @@ def main() -> int:
     for r in range(args.repeats):
         rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
         rows["floor + one W update pass"].append(update_floor(x, k, args.batch_size))
-        rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides))
+        rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides + ["hebbian.flush_tiny=false"] * args.keep_tiny))
         if r < args.quant_repeats:
             seconds, w_fused = quantised_epoch(x, overrides, args.quant_policy, None, args.quant_stats_every)
             rows[quant_name].append(seconds)

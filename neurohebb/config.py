@@ -116,9 +116,13 @@ class HebbianConfig:
     epochs: int = 1
     batch_size: int = 10
     mode: str = "simultaneous"  # all layers learn in one pass, or "greedy" one after another
-    # the float32 step's kernel for conv layers' Hebbian sum (rules.correlation_kernel); only
-    # "conv" is bit-identical to earlier releases, the others agree to float32 rounding
-    correlation: str = "conv"
+    # the float32 step's kernel for conv layers' Hebbian sum (rules.correlation_kernel): "auto"
+    # picks the fastest per shape and CPU; "conv" (with flush_tiny = false) is bit-identical to
+    # releases before 2026-12, the others agree with it to float32 rounding
+    correlation: str = "auto"
+    # the float32 step treats post-synaptic values below 2^-100 as zero (rules.flush_tiny_):
+    # subnormal arithmetic is slow on Intel CPUs, and such values move no weight
+    flush_tiny: bool = True
 
     def validate(self) -> None:
         _check_choice("hebbian.mode", self.mode, HEBB_MODES)

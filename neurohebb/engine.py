@@ -288,15 +288,15 @@ def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
 
     pc = config.precision
     float_run = not config.onchip.enabled and PrecisionPolicy.parse(pc.policy).is_float
-    if config.hebbian.correlation != "conv" and not float_run:
-        raise ConfigError("hebbian.correlation chooses the float32 step's kernel; quantised and on-chip "
-                          "runs sum in their own datapath: leave it at \"conv\"")
+    if (config.hebbian.correlation != "auto" or not config.hebbian.flush_tiny) and not float_run:
+        raise ConfigError("hebbian.correlation and hebbian.flush_tiny set the float32 step's arithmetic; "
+                          "quantised and on-chip runs sum in their own datapath: leave them at their defaults")
     if config.onchip.enabled:  # the chip's own learning engine (neurohebb.onchip)
         from .onchip.step import ChipStep
 
         return ChipStep(config, device)
     return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every,
-                     correlation=config.hebbian.correlation)
+                     correlation=config.hebbian.correlation, flush_tiny=config.hebbian.flush_tiny)
 
 
 def train_pipeline(

@@ -109,7 +109,8 @@ class HebbNetwork(nn.Module):
         self.feature_size = self.shapes[-1].output_size
         self.dropout = nn.Dropout(config.readout.dropout)
         self.readout = nn.Linear(self.feature_size, num_classes)
-        self.step = step if step is not None else Float32Step()
+        hc = config.hebbian  # without a step: the float32 one with the run's own arithmetic choices
+        self.step = step if step is not None else Float32Step(hc.correlation, hc.flush_tiny)
         for i, block in enumerate(self.blocks):
             if block.layer.plastic:
                 self.step.attach(block.layer, i)

@@ -188,27 +188,60 @@ def test_fast_correlation_agrees_with_the_exact_one_to_float32_rounding():
 
 
 def test_the_correlation_choice_picks_a_kernel_per_layer_and_each_learns_the_same_weights():
-    """"auto" is a fixed rule on the layer's shape (few input channels: the weight-gradient
-    kernel; long patches: one GEMM); every kernel's step agrees with the default to float32
-    rounding, and only the default is the bit-identical one."""
-    assert rules.correlation_kernel("auto", 3, (5, 5)) == "wgrad"
-    assert rules.correlation_kernel("auto", 96, (3, 3)) == "conv"
-    assert rules.correlation_kernel("auto", 384, (3, 3)) == "gemm"
-    assert rules.correlation_kernel("gemm", 3, (5, 5)) == "gemm"
+    """"auto" is a fixed rule on the layer's shape and the CPU's vector unit (AVX2: few input
+    channels take the weight-gradient kernel, long patches one GEMM; AVX-512: the GEMM for all);
+    every kernel's step agrees with "conv" to float32 rounding."""
+    avx2 = dict(capability="AVX2")
+    assert rules.correlation_kernel("auto", 3, (5, 5), **avx2) == "wgrad"
+    assert rules.correlation_kernel("auto", 96, (3, 3), **avx2) == "conv"
+    assert rules.correlation_kernel("auto", 384, (3, 3), **avx2) == "gemm"
+    for shape in ((3, (5, 5)), (96, (3, 3)), (384, (3, 3))):
+        assert rules.correlation_kernel("auto", *shape, capability="AVX512") == "gemm"
+        assert rules.correlation_kernel("auto", *shape, device="cuda") == "conv"
+    assert rules.correlation_kernel("gemm", 3, (5, 5), **avx2) == "gemm"
+    assert rules.correlation_kernel("wgrad", 384, (3, 3), capability="AVX512") == "wgrad"
     cfg = LayerConfig(kind="conv", out_channels=8, kernel_size=3, padding=1, rule="softhebb-anti", t_invert=1.0,
                       lr=0.08, normalize_update=True)
     make = lambda: SoftWTAConv2d(3, cfg, torch.Generator().manual_seed(0))  # noqa: E731
     data = torch.rand(10, 3, 9, 9, generator=torch.Generator().manual_seed(2))
     exact = make()
-    Float32Step().step(exact, data)
+    Float32Step(correlation="conv").step(exact, data)
     for kernel in ("wgrad", "gemm", "auto"):
         layer, step = make(), Float32Step(correlation=kernel)
         step.attach(layer, 0)
         step.step(layer, data)
-        assert step.kernels == {0: "wgrad" if kernel == "auto" else kernel}
+        assert step.kernels == {0: rules.correlation_kernel(kernel, 3, (3, 3))}
         assert torch.allclose(layer.weight, exact.weight, rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="hebbian.correlation"):
         Float32Step(correlation="fft")
+
+
+def test_flush_tiny_zeroes_only_post_synaptic_values_below_2_to_the_minus_100():
+    y = torch.tensor([[1.0, 2.0 ** -99, 2.0 ** -100, 2.0 ** -101, 1e-40, 0.0],
+                      [-1.0, -(2.0 ** -99), -(2.0 ** -101), -1e-45, 0.3, -0.0]])
+    out = rules.flush_tiny_(y.clone())
+    expected = torch.tensor([[1.0, 2.0 ** -99, 2.0 ** -100, 0.0, 0.0, 0.0],
+                             [-1.0, -(2.0 ** -99), 0.0, 0.0, 0.3, 0.0]])
+    assert torch.equal(out, expected)
+
+
+def test_flushing_tiny_post_synaptic_values_moves_no_weight_of_a_sharp_soft_wta():
+    """A sharp WTA (here t_invert 2 on inputs ~15 apart) leaves a third of y nonzero but below
+    2^-100, so the flush changes y; the step's weights are the unflushed step's bit for bit
+    (no rounding tie to break here)."""
+    cfg = LayerConfig(kind="linear", out_channels=64, rule="softhebb", t_invert=2.0, lr=0.05,
+                      normalize_update=True, lr_schedule="norm-adaptive")
+    make = lambda: SoftWTALinear(49, cfg, torch.Generator().manual_seed(0))  # noqa: E731
+    data = torch.rand(10, 49, generator=torch.Generator().manual_seed(3))
+    kept, flushed = make(), make()
+    u = kept.weighted_input(kept.pre(data), kept.weight)
+    y = activations.post_synaptic(u, cfg.rule, cfg.t_invert)
+    tiny = (y > 0) & (y < rules.TINY_Y)
+    assert tiny.float().mean() > 0.3  # the case the flush is for
+    Float32Step(flush_tiny=False).step(kept, data)
+    Float32Step(flush_tiny=True).step(flushed, data)
+    assert torch.equal(flushed.weight, kept.weight)
+    assert not torch.equal(kept.weight, make().weight)
 
 
 def test_hebbian_correlation_is_checked_and_refused_where_no_float32_step_runs():

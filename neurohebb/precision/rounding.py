@@ -92,6 +92,16 @@ def fast_stochastic_ok(y_device: torch.device, generator: torch.Generator | None
     return where.type == "cpu" and torch.device(y_device).type == "cpu"
 
 
+def mul_pow2_(y: torch.Tensor, k: int) -> torch.Tensor:
+    """``y *= 2**k`` in place, exact wherever the result is representable. Why not one factor:
+    a shared exponent for values near float64's subnormals (|x| ~ 1e-306) asks for 2**k with
+    k > 1023, which is no float; scaling up in steps of 2**1023 is exact at every step."""
+    while k > 1023:
+        y.mul_(math.ldexp(1.0, 1023))
+        k -= 1023
+    return y.mul_(math.ldexp(1.0, k))
+
+
 def stochastic_codes(y: torch.Tensor, generator: torch.Generator | None, draws: torch.Tensor,
                      scale_exp: int = 0) -> torch.Tensor:
     """Stochastic codes of ``y = x * 2**scale_exp`` in place on float64 ``x``: the same codes as
@@ -109,7 +119,7 @@ def stochastic_codes(y: torch.Tensor, generator: torch.Generator | None, draws: 
     to ``y`` and by ``2**24`` is one multiplication when it only scales up (nothing underflows).
     """
     if scale_exp >= 0:
-        y.mul_(math.ldexp(1.0, scale_exp + 24))
+        mul_pow2_(y, scale_exp + 24)
     else:  # y itself may round to a subnormal: form it exactly as round_scaled's caller does
         y.mul_(math.ldexp(1.0, scale_exp)).mul_(float(_DRAW_SPAN))
     y.ceil_()
@@ -272,7 +282,7 @@ def quantize_codes(
             return Quantized(q, exponent, zero, zero)
         q, below, above = apply_overflow(q, fmt, overflow)
         return Quantized(q, exponent, below, above)
-    y = xd.mul_(2.0 ** -exponent) if owned else xd * (2.0 ** -exponent)
+    y = mul_pow2_(xd if owned else xd.clone(), -exponent)
     q = round_scaled(y, rounding, generator, inplace=True)
     if bounded:
         # shared exponent: it was chosen so that max|x| <= qmax * 2**e, and rounding to an integer

@@ -20,9 +20,10 @@ QUANTISED_MODES = ("fake-quant", "integer")
 
 
 def make_step(policy=None, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu",
-              stats_every: int = 1, correlation: str = "conv") -> PlasticityStep:
+              stats_every: int = 1, correlation: str = "auto", flush_tiny: bool = True) -> PlasticityStep:
     """The step for a precision policy: float32 for the all-float policy (its conv layers'
-    Hebbian sum by `correlation`), else the quantised datapath in `mode` ("fake-quant" or
+    Hebbian sum by `correlation`, tiny post-synaptic values flushed unless `flush_tiny` is
+    False), else the quantised datapath in `mode` ("fake-quant" or
     "integer"), its stochastic rounding seeded with `seed`."""
     from ..precision.policy import PrecisionPolicy
 
@@ -30,7 +31,7 @@ def make_step(policy=None, mode: str = "fake-quant", seed: int = 0, device: str 
     if mode not in QUANTISED_MODES:
         raise ConfigError(f"precision mode {mode!r} is unknown; choose one of: {', '.join(QUANTISED_MODES)}")
     if policy.is_float:
-        return Float32Step(correlation=correlation)
+        return Float32Step(correlation=correlation, flush_tiny=flush_tiny)
     if mode == "integer":
         from .integer import IntegerEngine
 

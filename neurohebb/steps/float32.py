@@ -21,16 +21,18 @@ class Float32Step:
 
     mode = "float32"
 
-    def __init__(self, correlation: str = "conv") -> None:
+    def __init__(self, correlation: str = "auto", flush_tiny: bool = True) -> None:
         """`correlation`: the kernel conv layers sum their Hebbian term with ("conv", "wgrad",
-        "gemm" or "auto": `rules.correlation_kernel`). Only "conv", the default, is bit-identical
-        to earlier releases; the others compute the same sum in another order (equal to float32
-        rounding) and are faster on some shapes."""
+        "gemm" or "auto", the default: `rules.correlation_kernel`). "conv" with
+        `flush_tiny=False` is bit-identical to earlier releases; the other kernels compute the
+        same sum in another order (equal to float32 rounding) and are faster on some shapes.
+        `flush_tiny`: post-synaptic values below 2^-100 count as zero (`rules.flush_tiny_`)."""
         if correlation not in rules.CORRELATIONS:
             raise ConfigError(f"hebbian.correlation must be one of {', '.join(rules.CORRELATIONS)}, got {correlation!r}")
         self._layers: dict[int, tuple[int, nn.Module]] = {}
         self._hebb: dict[int, torch.Tensor] = {}  # per layer: the W-shaped buffer dW is formed in
         self.correlation = correlation
+        self.flush_tiny = bool(flush_tiny)
 
     def attach(self, layer: nn.Module, index: int) -> None:
         self._layers.setdefault(id(layer), (index, layer))
@@ -44,6 +46,8 @@ class Float32Step:
         if not layer.plastic:
             return u
         y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
+        if self.flush_tiny and cfg.rule != "hard-wta":  # a one-hot y has no tiny values
+            rules.flush_tiny_(y)
         kernel = self._kernel(layer)
         if kernel == "wgrad":
             dw = rules.conv_correlation_wgrad(x_pre, y, tuple(w.shape[-2:]), cfg.stride)
@@ -72,7 +76,8 @@ class Float32Step:
         """The correlation kernel of a conv layer (a fixed rule on its shape: cheap to ask per step)."""
         if not layer.is_conv:
             return "linear"
-        return rules.correlation_kernel(self.correlation, layer.weight.shape[1], tuple(layer.weight.shape[-2:]))
+        w = layer.weight
+        return rules.correlation_kernel(self.correlation, w.shape[1], tuple(w.shape[-2:]), w.device.type)
 
     @property
     def kernels(self) -> dict[int, str]:

@@ -1,7 +1,8 @@
 """How close is the cifar10 pipeline on the CPU to its convolution floor? One run, same machine.
 
 The floor: the convolutions the pipeline cannot avoid, timed alone with the fastest kernel
-available here -- per Hebbian step (batch 10) each block's forward convolution and, for a
+available here -- per Hebbian step (batch 10) each block's forward convolution (the faster of
+NCHW and channels-last maps) and, for a
 plastic block, its correlation (the fastest of `rules.conv_correlation`,
 `torch.nn.grad.conv2d_weight` and one GEMM on unfolded patches); per feature batch (500) each
 block's forward convolution. Each kernel's median over `--repeats` calls on the real activation
@@ -69,8 +70,12 @@ def conv_floor(net: HebbNetwork, images: torch.Tensor, batch: int, repeats: int,
     for block, x_pre in zip(net.blocks, block_inputs(net, to_device_float(images[:batch], torch.device("cpu")))):
         layer = block.layer
         w = layer.weight
-        t_fwd = median_s(lambda: F.conv2d(x_pre, w, stride=layer.cfg.stride), repeats)
-        row = {"block": len(rows), "input": list(x_pre.shape), "forward_ms": 1e3 * t_fwd}
+        t_nchw = median_s(lambda: F.conv2d(x_pre, w, stride=layer.cfg.stride), repeats)
+        x_cl, w_cl = (t.contiguous(memory_format=torch.channels_last) for t in (x_pre, w))
+        t_nhwc = median_s(lambda: F.conv2d(x_cl, w_cl, stride=layer.cfg.stride), repeats)
+        t_fwd = min(t_nchw, t_nhwc)
+        row = {"block": len(rows), "input": list(x_pre.shape), "forward_ms": 1e3 * t_fwd,
+               "forward_nchw_ms": 1e3 * t_nchw, "forward_nhwc_ms": 1e3 * t_nhwc}
         total += t_fwd
         if correlation and layer.plastic:
             y = torch.softmax(F.conv2d(x_pre, w, stride=layer.cfg.stride), dim=1)
@@ -148,7 +153,7 @@ def main() -> int:
                        (feat_rows, f"per feature batch ({min(FEATURE_BATCH, n_train)})")):
         print(f"  floor kernels {what}:")
         for r in rows:
-            extra = "".join(f"  {k[:-3]} {v:.2f} ms" for k, v in r.items() if k.startswith("correlation"))
+            extra = "".join(f"  {k[:-3]} {v:.2f} ms" for k, v in r.items() if k.startswith(("correlation", "forward_n")))
             print(f"    block {r['block']} input {r['input']}: forward {r['forward_ms']:.2f} ms{extra}")
     print(f"{'what':34s} {'seconds':>10s} {'floor s':>10s} {'x floor':>8s}")
     print(f"{'hebbian epoch':34s} {hebb_s:10.2f} {floor_hebb:10.2f} {hebb_s / floor_hebb:8.2f}")

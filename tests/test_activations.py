@@ -39,3 +39,16 @@ def test_triangle_is_relu_of_centred_input_to_a_power():
     u = torch.tensor([[1.0, 2.0, 6.0]])  # mean 3
     out = activations.triangle(u, power=2.0)
     assert torch.allclose(out, torch.tensor([[0.0, 0.0, 9.0]]))
+
+
+def test_triangle_in_place_is_triangle_bit_for_bit_and_power_one_is_the_relu():
+    g = torch.Generator().manual_seed(4)
+    for power in (0.7, 1.0, 1.4):
+        u = torch.randn(3, 16, 5, 5, generator=g)
+        expected = torch.relu(u - u.mean(dim=1, keepdim=True)) ** power
+        assert torch.equal(activations.triangle(u, power), expected)
+        scratch = u.clone()
+        out = activations.triangle_(scratch, power)
+        assert torch.equal(out, expected)
+        assert out.data_ptr() == scratch.data_ptr()  # the caller's temporary, reused
+    assert torch.equal(activations.block_activation(u.clone(), "relu", 1.0, inplace=True), torch.relu(u))

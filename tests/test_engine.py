@@ -146,3 +146,26 @@ def test_extract_features_equals_the_batches_concatenated():
     assert torch.equal(feats, expected)
     empty = extract_features(net, x[:0], torch.device("cpu"))
     assert empty.shape == (0, expected.shape[1])
+
+
+def test_channels_last_features_agree_with_the_nchw_blocks():
+    """`HebbNetwork.features` runs conv blocks channels-last on the CPU: the same features as the
+    blocks' NCHW forward to float32 rounding, in the same (C, H, W) order, for max and average
+    pooling and Triangle powers other than one; the input is not modified."""
+    from neurohebb.config import resolve_config
+
+    config = resolve_config("cifar10", overrides=["layers.0.out_channels=16", "layers.1.out_channels=24",
+                                                  "layers.2.out_channels=32"])
+    net = HebbNetwork(config, generator=torch.Generator().manual_seed(0)).eval()
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    before = x.clone()
+    with torch.no_grad():
+        nchw = x
+        for block in net.blocks:
+            nchw = block(nchw)
+        nchw = nchw.reshape(6, -1)
+        feats = net.features(x)
+    assert torch.equal(x, before)
+    assert feats.shape == nchw.shape and feats.is_contiguous()
+    torch.testing.assert_close(feats, nchw, rtol=1e-5, atol=1e-5 * float(nchw.abs().max()))
+    assert {b.cfg.pool for b in net.blocks} == {"max", "avg"}

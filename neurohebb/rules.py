@@ -80,7 +80,7 @@ def correlation_kernel(choice: str, in_channels: int, kernel: tuple[int, int], d
     """Which kernel sums a conv layer's Hebbian term: ``choice`` itself, or for "auto" the one
     that was fastest for that shape on this project's 2-core CPUs (`benchmarks/cpu_cifar10_epoch.py`
     prints all three per block). With AVX-512 (an Intel Xeon here) one GEMM won every cifar10
-    block by 1.4-5x; with AVX2 (an AMD EPYC) the weight-gradient kernel won for few input
+    block by 1.3-5x; with AVX2 (an AMD EPYC) the weight-gradient kernel won for few input
     channels, the GEMM for long patches and the convolution between. A fixed rule on the shape
     and the CPU's vector unit (``capability``: torch's, read once), not a timing, so a run on a
     machine is reproducible. Off the CPU "auto" keeps the convolution (not measured there)."""

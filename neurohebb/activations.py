@@ -35,16 +35,19 @@ def triangle(u: torch.Tensor, power: float = 1.0, dim: int = 1) -> torch.Tensor:
     """relu(u - mean over neurons) ** power: the paper's activation between blocks. The power
     runs in place on the fresh relu, and not at all for power 1 (torch's ``** 1.0`` is a copy:
     290 ms of each 500-image feature batch in cifar10's third block)."""
-    out = torch.relu(u - u.mean(dim=dim, keepdim=True))
-    return out if power == 1.0 else out.pow_(power)
+    return power_(torch.relu(u - u.mean(dim=dim, keepdim=True)), power)
 
 
 def triangle_(u: torch.Tensor, power: float = 1.0, dim: int = 1) -> torch.Tensor:
     """:func:`triangle` in u's own memory (the same values): for a caller whose u is a fresh
     temporary. Why: a fresh 200 MB output per elementwise op is page-faulted in every feature
     batch (cifar10's third block: 75-85 ms for each of the subtraction and the relu)."""
-    out = u.sub_(u.mean(dim=dim, keepdim=True)).relu_()
-    return out if power == 1.0 else out.pow_(power)
+    return power_(u.sub_(u.mean(dim=dim, keepdim=True)).relu_(), power)
+
+
+def power_(v: torch.Tensor, power: float) -> torch.Tensor:
+    """``v ** power`` in place on a temporary; nothing at all for power 1."""
+    return v if power == 1.0 else v.pow_(power)
 
 
 def block_activation(u: torch.Tensor, name: str, param: float, dim: int = 1, inplace: bool = False) -> torch.Tensor:

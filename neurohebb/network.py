@@ -83,7 +83,7 @@ class HebbBlock(nn.Module):
         if cfg.activation == "identity":
             return pooled
         out = torch.relu(pooled)
-        return out if cfg.activation == "relu" or cfg.activation_param == 1.0 else out.pow_(cfg.activation_param)
+        return out if cfg.activation == "relu" else activations.power_(out, cfg.activation_param)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.layer(self.normalize(x)))

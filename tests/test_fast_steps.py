@@ -256,3 +256,12 @@ def test_hebbian_correlation_is_checked_and_refused_where_no_float32_step_runs()
                                                         'precision.policy="weight=m8:stochastic"'])
     with pytest.raises(ConfigError, match="own datapath"):
         step_for(quantised, torch.device("cpu"))
+    kept = resolve_config("mnist-conv", overrides=["hebbian.flush_tiny=false"])
+    assert step_for(kept, torch.device("cpu")).flush_tiny is False
+    assert step_for(resolve_config("mnist-conv"), torch.device("cpu")).flush_tiny is True
+    with pytest.raises(ConfigError, match="own datapath"):
+        step_for(resolve_config("mnist-conv", overrides=["hebbian.flush_tiny=false",
+                                                         'precision.policy="weight=m8:stochastic"']),
+                 torch.device("cpu"))
+    # the defaults themselves are fine for a quantised run
+    step_for(resolve_config("mnist-conv", overrides=['precision.policy="weight=m8:stochastic"']), torch.device("cpu"))

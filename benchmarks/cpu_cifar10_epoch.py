@@ -2,10 +2,9 @@
 
 The floor: the convolutions the pipeline cannot avoid, timed alone with the fastest kernel
 available here -- per Hebbian step (batch 10) each block's forward convolution (the faster of
-NCHW and channels-last maps) and, for a
-plastic block, its correlation (the fastest of `rules.conv_correlation`,
-`torch.nn.grad.conv2d_weight` and one GEMM on unfolded patches); per feature batch (500) each
-block's forward convolution. Each kernel's median over `--repeats` calls on the real activation
+NCHW and channels-last maps) and, for a plastic block, its correlation (the fastest of
+`rules.conv_correlation`, `torch.nn.grad.conv2d_weight` and one GEMM on unfolded patches); per
+feature batch (500) each block's forward convolution (the faster layout again). Each kernel's median over `--repeats` calls on the real activation
 shapes, per image, is multiplied by the images the pipeline passes through it. Then the engine itself: the Hebbian epoch
 (`engine.hebbian_phase`), the features of the train and test images (`engine.extract_features`)
 and the readout on the cached features (`engine.train_readout`, `--readout-epochs` of them; the

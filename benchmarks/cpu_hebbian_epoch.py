@@ -8,7 +8,7 @@ Hebbian epoch of the engine (the same batches, softmax, normalisation, adaptive 
 prints medians over repeats and their ratio. Also reports the slowdown of fake-quant training
 (the exact float64 datapath `neurohebb sweep` runs) against float32.
 
-    python benchmarks/cpu_hebbian_epoch.py [--repeats 3] [--quant-repeats 1] [--train-subset N] [--json OUT]
+    python benchmarks/cpu_hebbian_epoch.py [--repeats 3] [--quant-repeats 1] [--train-subset N] [--keep-tiny] [--json OUT]
 """
 from __future__ import annotations
 
@@ -74,11 +74,13 @@ def update_floor(x: torch.Tensor, k: int, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def hebbian_epoch(x: torch.Tensor, overrides: list[str]) -> float:
+def hebbian_epoch(x: torch.Tensor, overrides: list[str]) -> tuple[float, torch.Tensor]:
+    """The float32 epoch as `train` runs it: its seconds and the trained weights."""
     config = resolve_config("mnist-mlp", overrides=overrides, device="cpu")
     init_gen, order_gen = seeded_generators(0)
     net = HebbNetwork(config, generator=init_gen)
-    return hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+    seconds = hebbian_phase(net, x, config, torch.device("cpu"), order_gen, progress=False)
+    return seconds, net.blocks[0].layer.weight.detach().clone()
 
 
 def quantised_epoch(x: torch.Tensor, overrides: list[str], policy: str, fused: bool | None = None,
@@ -110,7 +112,8 @@ def main() -> int:
     p.add_argument("--quant-stats-every", type=int, default=10,
                    help="the fake-quant rows' diagnostics sampling (default 10, as train; the sweep uses 1)")
     p.add_argument("--keep-tiny", action="store_true",
-                   help="float32 row with hebbian.flush_tiny=false (earlier releases' subnormal arithmetic)")
+                   help="also time the float32 epoch with hebbian.flush_tiny=false (earlier releases' "
+                        "subnormal arithmetic) in the same repeats, and count the weights the flush changed")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -127,10 +130,19 @@ def main() -> int:
         if args.quant_torch_path:
             rows[torch_name] = []
     identical = []
+    kept_name = "... with hebbian.flush_tiny=false"
+    if args.keep_tiny:
+        rows[kept_name] = []
+    flush_diffs = []
     for r in range(args.repeats):
         rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
         rows["floor + one W update pass"].append(update_floor(x, k, args.batch_size))
-        rows["hebbian epoch (float32)"].append(hebbian_epoch(x, overrides + ["hebbian.flush_tiny=false"] * args.keep_tiny))
+        seconds, w_flushed = hebbian_epoch(x, overrides)
+        rows["hebbian epoch (float32)"].append(seconds)
+        if args.keep_tiny:
+            seconds, w_kept = hebbian_epoch(x, overrides + ["hebbian.flush_tiny=false"])
+            rows[kept_name].append(seconds)
+            flush_diffs.append((int((w_flushed != w_kept).sum()), float((w_flushed - w_kept).abs().max())))
         if r < args.quant_repeats:
             seconds, w_fused = quantised_epoch(x, overrides, args.quant_policy, None, args.quant_stats_every)
             rows[quant_name].append(seconds)
@@ -166,6 +178,10 @@ def main() -> int:
 
         result["fake_quant_compiled_tail"] = fused_tail.unavailable_reason() or "yes"
         print(f"fake-quant compiled tail: {result['fake_quant_compiled_tail']}")
+    if flush_diffs:
+        result["flush_tiny_weights_changed"] = [{"count": n, "of": w_flushed.numel(), "max_abs": m} for n, m in flush_diffs]
+        n, m = flush_diffs[0]
+        print(f"weights the flush changed: {n} of {w_flushed.numel()} (largest difference {m:.3g})")
     if identical:
         result["torch_path_weights_identical"] = identical
         print(f"torch path's weights identical to the compiled tail's: {identical}")

@@ -92,7 +92,41 @@ def test_hebbian_epoch_harness_times_both_fake_quant_paths_and_compares_them(tmp
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(out.read_text())
     assert set(data["rows"]) == {"matmul floor", "floor + one W update pass", "hebbian epoch (float32)",
-                                 "hebbian epoch (fake-quant, sweep's m8 policy)", "... the same on the torch path"}
+                                 "hebbian epoch (fake-quant, sweep's m8 policy)", "... the same on the torch path",
+                                 "fake-quant floor (f64 products, draws, W)"}
     assert all(r["median_s"] > 0 for r in data["rows"].values())
+    assert len(data["fake_quant_floor_over_float32_per_repeat"]) == 1
     assert data["torch_path_weights_identical"] == [True]
     assert data["fake_quant_stats_every"] == 10
+
+
+def test_fake_quant_floor_draws_as_many_numbers_as_the_engine_step():
+    """The floor row's claim rests on the step drawing two twister numbers per synapse: one
+    fake-quant step of the sweep's default point must leave the generator exactly where
+    2 * K * I draws from the same state leave it."""
+    import numpy as np
+    import torch
+
+    from neurohebb.config import resolve_config
+    from neurohebb.network import HebbNetwork
+    from neurohebb.steps import fused_tail
+    from neurohebb.steps.fakequant import FakeQuantEngine
+
+    if not fused_tail.twister_ok():
+        import pytest
+
+        pytest.skip(fused_tail.unavailable_reason() or "no twister")
+    config = resolve_config("mnist-mlp", device="cpu")
+    step = FakeQuantEngine("weight=m8:stochastic,update=s16.14:stochastic", seed=0, stats_every=1000)
+    net = HebbNetwork(config, generator=torch.Generator().manual_seed(0), step=step)
+    w = net.blocks[0].layer.weight
+    x = torch.rand(10, 1, 28, 28)
+    net.learn_block(0, x, propagate=False)  # the first step: the weights' initial rounding draws too
+    before = step.generator.get_state()
+    net.learn_block(0, x, propagate=False)
+    reference = torch.Generator()
+    reference.set_state(before)
+    twister = fused_tail.TwisterState(reference)
+    twister.draws(np.empty((2, w.numel()), np.uint32))
+    twister.put_back()
+    assert torch.equal(step.generator.get_state(), reference.get_state())

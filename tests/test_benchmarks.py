@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -113,8 +115,6 @@ def test_fake_quant_floor_draws_as_many_numbers_as_the_engine_step():
     from neurohebb.steps.fakequant import FakeQuantEngine
 
     if not fused_tail.twister_ok():
-        import pytest
-
         pytest.skip(fused_tail.unavailable_reason() or "no twister")
     config = resolve_config("mnist-mlp", device="cpu")
     step = FakeQuantEngine("weight=m8:stochastic,update=s16.14:stochastic", seed=0, stats_every=1000)

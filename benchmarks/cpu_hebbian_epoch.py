@@ -29,6 +29,7 @@ from neurohebb.memory import add_allocator_flag, apply_allocator_flag  # noqa: E
 from neurohebb.config import resolve_config  # noqa: E402
 from neurohebb.engine import hebbian_phase, seeded_generators  # noqa: E402
 from neurohebb.network import HebbNetwork  # noqa: E402
+from neurohebb.steps import fused_tail  # noqa: E402
 
 
 def load_images(n: int | None) -> torch.Tensor:
@@ -76,19 +77,21 @@ def update_floor(x: torch.Tensor, k: int, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def fake_quant_floor(x: torch.Tensor, k: int, batch: int) -> float | None:
-    """Seconds for what the fake-quant step of the sweep's default point cannot skip while its
-    results stay bit-identical: the two products in float64 (with a float input the products
-    x W^T need ~50 bits; with a float post the correlation's rounding is dgemm's own), the two
-    stochastic draws per synapse from torch's Mersenne twister (the stream the results depend on;
-    drawn by the fastest generator the engine has, `fused_tail`'s MT19937) and one
-    read-modify-write pass over the float64 weights. None where that generator is unavailable."""
+def fake_quant_floor(x: torch.Tensor, k: int, batch: int, policy: str) -> float:
+    """Seconds for what the fake-quant step cannot skip while its results stay bit-identical:
+    the two products in float64 (at the sweep's default point, a float input makes x W^T need
+    ~50 bits and a float post makes the correlation's rounding dgemm's own), one draw per synapse
+    from torch's Mersenne twister for each stochastically rounded weight-shaped role of `policy`
+    (the stream the results depend on; drawn by the fastest generator the engine has,
+    `fused_tail`'s MT19937) and one read-modify-write pass over the float64 weights. Needs
+    `fused_tail.twister_ok()`."""
     import numpy as np
 
-    from neurohebb.steps import fused_tail
+    from neurohebb.precision.policy import PrecisionPolicy
 
-    if not fused_tail.twister_ok():
-        return None
+    parsed = PrecisionPolicy.parse(policy)
+    stochastic = [role for role in ("update", "weight")
+                  if not parsed.spec(role).is_float and parsed.spec(role).rounding == "stochastic"]
     n, i = x.shape[0], x[0].numel()
     xf = x.reshape(n, i).float().div_(255).double()
     w = torch.randn(k, i, dtype=torch.float64)
@@ -102,8 +105,8 @@ def fake_quant_floor(x: torch.Tensor, k: int, batch: int) -> float | None:
         xb = xf[s:s + batch]
         u = xb @ w.t()
         torch.mm(y[: xb.shape[0]].t(), xb, out=h)
-        twister.draws(draws)  # the update's rounding
-        twister.draws(draws)  # the weights' rounding
+        for _ in stochastic:  # the update's rounding, then the weights'
+            twister.draws(draws)
         w.addcmul_(lr, h)
         del u
     return time.perf_counter() - start
@@ -163,7 +166,8 @@ def main() -> int:
     torch_name = "... the same on the torch path"
     if args.quant_repeats:
         rows[quant_name] = []
-        rows[qfloor_name] = []
+        if fused_tail.twister_ok():  # the floor's draws need the engine's own generator
+            rows[qfloor_name] = []
         if args.quant_torch_path:
             rows[torch_name] = []
     identical = []
@@ -183,9 +187,8 @@ def main() -> int:
         if r < args.quant_repeats:
             seconds, w_fused = quantised_epoch(x, overrides, args.quant_policy, None, args.quant_stats_every)
             rows[quant_name].append(seconds)
-            qfloor = fake_quant_floor(x, k, args.batch_size)
-            if qfloor is not None:
-                rows[qfloor_name].append(qfloor)
+            if qfloor_name in rows:
+                rows[qfloor_name].append(fake_quant_floor(x, k, args.batch_size, args.quant_policy))
             if args.quant_torch_path:
                 seconds, w_torch = quantised_epoch(x, overrides, args.quant_policy, False, args.quant_stats_every)
                 rows[torch_name].append(seconds)
@@ -198,8 +201,6 @@ def main() -> int:
     floor2 = statistics.median(rows["floor + one W update pass"])
     print(f"{'what':40s} {'median s':>10s} {'min s':>8s} {'x floor':>8s} {'x floor+W':>10s}")
     for name, times in rows.items():
-        if not times:  # the fake-quant floor where fused_tail's generator is unavailable
-            continue
         med = statistics.median(times)
         result["rows"][name] = {"median_s": med, "min_s": min(times), "ratio_to_floor": med / floor,
                                 "ratio_to_update_floor": med / floor2, "times": times}
@@ -216,13 +217,11 @@ def main() -> int:
         result["fake_quant_over_float32_per_repeat"] = qpaired
         result["fake_quant_stats_every"] = args.quant_stats_every
         print(f"fake-quant / float32 epoch, repeat by repeat: {', '.join(f'{r:.2f}' for r in qpaired)}")
-        if rows[qfloor_name]:
+        if qfloor_name in rows:
             # the lowest fake-quant / float32 ratio a bit-identical engine could reach here
             fpaired = [q / e for q, e in zip(rows[qfloor_name], rows["hebbian epoch (float32)"])]
             result["fake_quant_floor_over_float32_per_repeat"] = fpaired
             print(f"fake-quant floor / float32 epoch, repeat by repeat: {', '.join(f'{r:.2f}' for r in fpaired)}")
-        from neurohebb.steps import fused_tail
-
         result["fake_quant_compiled_tail"] = fused_tail.unavailable_reason() or "yes"
         print(f"fake-quant compiled tail: {result['fake_quant_compiled_tail']}")
     if flush_diffs:

@@ -152,6 +152,9 @@ def main() -> int:
     p.add_argument("--keep-tiny", action="store_true",
                    help="also time the float32 epoch with hebbian.flush_tiny=false (earlier releases' "
                         "subnormal arithmetic) in the same repeats, and count the weights the flush changed")
+    p.add_argument("--torch-linear", action="store_true",
+                   help="also time the float32 epoch with hebbian.linear_kernel=torch (torch's operators, "
+                        "not the compiled step) in the same repeats")
     p.add_argument("--json", metavar="OUT")
     add_allocator_flag(p)
     args = p.parse_args()
@@ -175,11 +178,16 @@ def main() -> int:
     if args.keep_tiny:
         rows[kept_name] = []
     flush_diffs = []
+    torch_linear_name = "... with hebbian.linear_kernel=torch"
+    if args.torch_linear:
+        rows[torch_linear_name] = []
     for r in range(args.repeats):
         rows["matmul floor"].append(matmul_floor(x, k, args.batch_size))
         rows["floor + one W update pass"].append(update_floor(x, k, args.batch_size))
         seconds, w_flushed = hebbian_epoch(x, overrides)
         rows["hebbian epoch (float32)"].append(seconds)
+        if args.torch_linear:
+            rows[torch_linear_name].append(hebbian_epoch(x, overrides + ["hebbian.linear_kernel=torch"])[0])
         if args.keep_tiny:
             seconds, w_kept = hebbian_epoch(x, overrides + ["hebbian.flush_tiny=false"])
             rows[kept_name].append(seconds)
@@ -195,9 +203,12 @@ def main() -> int:
                 identical.append(bool(torch.equal(w_fused, w_torch)))
 
     floor = statistics.median(rows["matmul floor"])
+    from neurohebb.steps import linear_kernels
+
     result = {"images": int(x.shape[0]), "batch_size": args.batch_size, "neurons": k, "threads": torch.get_num_threads(), "system_malloc": args.system_malloc,
-              "torch": torch.__version__, "rows": {}}
-    print(f"mnist-mlp Hebbian epoch on {x.shape[0]} images, batch {args.batch_size}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+              "torch": torch.__version__, "linear_kernel": linear_kernels.unavailable_reason() or "compiled", "rows": {}}
+    print(f"mnist-mlp Hebbian epoch on {x.shape[0]} images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, linear step: {result['linear_kernel']}")
     floor2 = statistics.median(rows["floor + one W update pass"])
     print(f"{'what':40s} {'median s':>10s} {'min s':>8s} {'x floor':>8s} {'x floor+W':>10s}")
     for name, times in rows.items():

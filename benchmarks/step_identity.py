@@ -13,6 +13,9 @@ Cases: mnist-mlp (2000 images) in float32 and under three policies -- the sweep'
 (float input: float64 products needed), a fully quantised 12-bit-weight policy whose products
 overflow float32's 24 bits, and an 8-bit nearest/pow2 policy -- plus mnist-conv (300 images)
 in float32 and under a quantised policy, and one cifar10 block-1 float32 case (40 images).
+mnist-mlp's float32 case runs torch's operators (`hebbian.linear_kernel=torch`, the only linear
+step of older checkouts); "mlp-float32-compiled" is the compiled linear step, which agrees with it
+to float32 rounding per step, so compare it only between checkouts that both have it.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ NEAR8 = "input=u8.8,weight=s8.7:nearest,update=s12.11,norm=pow2"
 
 # name: (preset, images, policy or None for float32, extra overrides)
 CASES: dict[str, tuple[str, int, str | None, list[str]]] = {
-    "mlp-float32": ("mnist-mlp", 2000, None, []),
+    "mlp-float32": ("mnist-mlp", 2000, None, []),  # torch's operators (hebbian.linear_kernel=torch)
+    "mlp-float32-compiled": ("mnist-mlp", 2000, None, ["hebbian.linear_kernel=compiled"]),
     "mlp-sweep-m8": ("mnist-mlp", 2000, SWEEP, []),
     "mlp-full12": ("mnist-mlp", 2000, FULL12, []),
     "mlp-near8-pow2": ("mnist-mlp", 2000, NEAR8, []),
@@ -55,11 +59,18 @@ def images(dataset: str, n: int) -> torch.Tensor:
     return torch.from_numpy(load_dataset(dataset, train_subset=n).x_train)
 
 
+def float32_step(config):
+    """The float32 step with the case's linear kernel; torch's in checkouts older than the
+    setting (which had only that one), so "mlp-float32" compares across them."""
+    kernel = getattr(config.hebbian, "linear_kernel", None)
+    return make_step(None) if kernel is None else make_step(None, linear_kernel="torch" if kernel == "auto" else kernel)
+
+
 def run_case(name: str) -> tuple[dict[str, torch.Tensor], object, float]:
     preset, n, policy, overrides = CASES[name]
     config = resolve_config(preset, overrides=overrides, device="cpu")
     init_gen, order_gen = seeded_generators(0)
-    step = make_step(policy, "fake-quant", seed=0) if policy else make_step(None)
+    step = make_step(policy, "fake-quant", seed=0) if policy else float32_step(config)
     net = HebbNetwork(config, generator=init_gen, step=step)
     if preset == "cifar10":  # block 1 only: the others cost minutes on 2 cores
         net.blocks = net.blocks[:1]

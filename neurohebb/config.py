@@ -22,6 +22,7 @@ POOLS = ("none", "max", "avg")
 LR_SCHEDULES = ("constant", "norm-adaptive")
 HEBB_MODES = ("simultaneous", "greedy")
 CORRELATIONS = ("conv", "wgrad", "gemm", "auto")  # hebbian.correlation: rules.correlation_kernel
+LINEAR_KERNELS = ("auto", "compiled", "torch")  # hebbian.linear_kernel: steps.float32.Float32Step
 HEBB_DATA = ("train", "unlabeled", "train+unlabeled")
 AUGMENTS = ("none", "crop-flip")
 #: readout.kernel -> LinearReadoutAdam(compiled=...): auto takes the compiled step where it runs
@@ -123,10 +124,15 @@ class HebbianConfig:
     # the float32 step treats post-synaptic values below 2^-100 as zero (rules.flush_tiny_):
     # subnormal arithmetic is slow on Intel CPUs, and such values move no weight
     flush_tiny: bool = True
+    # how the float32 step runs linear SoftHebb layers on the CPU: "compiled" (one numba call
+    # per step, steps.linear_kernels), "torch", or "auto" (compiled where numba runs); the two
+    # agree to float32 rounding per step, not bit for bit
+    linear_kernel: str = "auto"
 
     def validate(self) -> None:
         _check_choice("hebbian.mode", self.mode, HEBB_MODES)
         _check_choice("hebbian.correlation", self.correlation, CORRELATIONS)
+        _check_choice("hebbian.linear_kernel", self.linear_kernel, LINEAR_KERNELS)
         if self.epochs < 0 or self.batch_size < 1:
             raise ConfigError("hebbian.epochs must be >= 0 and hebbian.batch_size >= 1")
 

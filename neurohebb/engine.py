@@ -288,15 +288,16 @@ def step_for(config: RunConfig, device: torch.device) -> PlasticityStep:
 
     pc = config.precision
     float_run = not config.onchip.enabled and PrecisionPolicy.parse(pc.policy).is_float
-    if (config.hebbian.correlation != "auto" or not config.hebbian.flush_tiny) and not float_run:
-        raise ConfigError("hebbian.correlation and hebbian.flush_tiny set the float32 step's arithmetic; "
+    hc = config.hebbian
+    if (hc.correlation != "auto" or not hc.flush_tiny or hc.linear_kernel != "auto") and not float_run:
+        raise ConfigError("hebbian.correlation, hebbian.flush_tiny and hebbian.linear_kernel set the float32 step's arithmetic; "
                           "quantised and on-chip runs sum in their own datapath: leave them at their defaults")
     if config.onchip.enabled:  # the chip's own learning engine (neurohebb.onchip)
         from .onchip.step import ChipStep
 
         return ChipStep(config, device)
     return make_step(pc.policy, pc.mode, seed=config.seed, device=device, stats_every=pc.stats_every,
-                     correlation=config.hebbian.correlation, flush_tiny=config.hebbian.flush_tiny)
+                     correlation=hc.correlation, flush_tiny=hc.flush_tiny, linear_kernel=hc.linear_kernel)
 
 
 def train_pipeline(
@@ -396,6 +397,8 @@ def run_metrics(config: RunConfig, net: HebbNetwork, dataset, device: torch.devi
         "mode": net.step.mode,
         **({"correlation_kernels": {str(i): k for i, k in net.step.kernels.items()}}
            if getattr(net.step, "kernels", None) else {}),
+        **({"linear_kernels": {str(i): k for i, k in net.step.linear_kernels.items()}}
+           if getattr(net.step, "linear_kernels", None) else {}),
         "diagnostics": net.step.diagnostics(),
     }
 

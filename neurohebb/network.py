@@ -132,7 +132,7 @@ class HebbNetwork(nn.Module):
         self.dropout = nn.Dropout(config.readout.dropout)
         self.readout = nn.Linear(self.feature_size, num_classes)
         hc = config.hebbian  # without a step: the float32 one with the run's own arithmetic choices
-        self.step = step if step is not None else Float32Step(hc.correlation, hc.flush_tiny)
+        self.step = step if step is not None else Float32Step(hc.correlation, hc.flush_tiny, hc.linear_kernel)
         for i, block in enumerate(self.blocks):
             if block.layer.plastic:
                 self.step.attach(block.layer, i)

@@ -154,7 +154,7 @@ def test_float32_step_is_bit_identical_to_the_plain_step(kind):
                           lr=0.08, normalize_update=True)
         make = lambda: SoftWTAConv2d(3, cfg, torch.Generator().manual_seed(0))  # noqa: E731
         data = torch.rand(40, 3, 9, 9, generator=torch.Generator().manual_seed(2))
-    ref, layer, step = make(), make(), Float32Step()
+    ref, layer, step = make(), make(), Float32Step(linear_kernel="torch")  # the compiled one: test_linear_kernels
     step.attach(layer, 0)
     for s in range(0, len(data), 10):
         _plain_float32_step(ref, data[s:s + 10])
@@ -238,8 +238,8 @@ def test_flushing_tiny_post_synaptic_values_moves_no_weight_of_a_sharp_soft_wta(
     y = activations.post_synaptic(u, cfg.rule, cfg.t_invert)
     tiny = (y > 0) & (y < rules.TINY_Y)
     assert tiny.float().mean() > 0.3  # the case the flush is for
-    Float32Step(flush_tiny=False).step(kept, data)
-    Float32Step(flush_tiny=True).step(flushed, data)
+    Float32Step(flush_tiny=False, linear_kernel="torch").step(kept, data)
+    Float32Step(flush_tiny=True, linear_kernel="torch").step(flushed, data)
     assert torch.equal(flushed.weight, kept.weight)
     assert not torch.equal(kept.weight, make().weight)
 

@@ -20,10 +20,11 @@ QUANTISED_MODES = ("fake-quant", "integer")
 
 
 def make_step(policy=None, mode: str = "fake-quant", seed: int = 0, device: str | torch.device = "cpu",
-              stats_every: int = 1, correlation: str = "auto", flush_tiny: bool = True) -> PlasticityStep:
+              stats_every: int = 1, correlation: str = "auto", flush_tiny: bool = True,
+              linear_kernel: str = "auto") -> PlasticityStep:
     """The step for a precision policy: float32 for the all-float policy (its conv layers'
     Hebbian sum by `correlation`, tiny post-synaptic values flushed unless `flush_tiny` is
-    False), else the quantised datapath in `mode` ("fake-quant" or
+    False, linear layers stepped by `linear_kernel`), else the quantised datapath in `mode` ("fake-quant" or
     "integer"), its stochastic rounding seeded with `seed`."""
     from ..precision.policy import PrecisionPolicy
 
@@ -31,7 +32,7 @@ def make_step(policy=None, mode: str = "fake-quant", seed: int = 0, device: str 
     if mode not in QUANTISED_MODES:
         raise ConfigError(f"precision mode {mode!r} is unknown; choose one of: {', '.join(QUANTISED_MODES)}")
     if policy.is_float:
-        return Float32Step(correlation=correlation, flush_tiny=flush_tiny)
+        return Float32Step(correlation=correlation, flush_tiny=flush_tiny, linear_kernel=linear_kernel)
     if mode == "integer":
         from .integer import IntegerEngine
 

@@ -89,14 +89,20 @@ def test_readout_epoch_harness_reports_floor_both_steps_and_torch_dropout(tmp_pa
 def test_hebbian_epoch_harness_times_both_fake_quant_paths_and_compares_them(tmp_path):
     out = tmp_path / "epoch.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "cpu_hebbian_epoch.py"), "--train-subset", "100", "--repeats", "1",
-           "--quant-repeats", "1", "--quant-torch-path", "--json", str(out)]
+           "--quant-repeats", "1", "--quant-torch-path", "--torch-linear", "--json", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(out.read_text())
     assert set(data["rows"]) == {"matmul floor", "floor + one W update pass", "hebbian epoch (float32)",
                                  "hebbian epoch (fake-quant, sweep's m8 policy)", "... the same on the torch path",
-                                 "fake-quant floor (f64 products, draws, W)"}
+                                 "fake-quant floor (f64 products, draws, W)", "... with hebbian.linear_kernel=torch"}
     assert all(r["median_s"] > 0 for r in data["rows"].values())
+    floor = data["rows"]["floor + one W update pass"]
+    assert data["epoch_median_over_fastest_update_floor"] == pytest.approx(
+        data["rows"]["hebbian epoch (float32)"]["median_s"] / floor["min_s"])
+    from neurohebb.steps import linear_kernels
+
+    assert data["linear_kernel"] in ("compiled", linear_kernels.unavailable_reason())
     assert len(data["fake_quant_floor_over_float32_per_repeat"]) == 1
     assert data["torch_path_weights_identical"] == [True]
     assert data["fake_quant_stats_every"] == 10

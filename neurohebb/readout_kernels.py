@@ -31,11 +31,11 @@ try:  # numba is optional: without it the readout keeps its torch path
     from numba import njit, prange
 except ImportError:  # pragma: no cover - exercised where numba is absent
     njit = None
+else:
+    from .blocked_products import axpy as _axpy, axpy_4x5 as _axpy_4x5, dot as _dot, dots_2x5 as _dots_2x5
 
 #: features per chunk: a chunk of the batch (64 x 1,024 float32, 256 KB) stays in the L2 cache
 CHUNK = 1024
-#: reassociation lets LLVM vectorise the forward's dot products (fixed for a given build)
-_FAST = {"reassoc", "nsz", "arcp", "contract"}
 
 
 if njit is not None:
@@ -61,33 +61,6 @@ if njit is not None:
             for j in range(n):
                 e = first + j
                 dst[j] = np.float32(((np.int32(bits[e // 8]) >> (e % 8)) & 1) * 2) * src[j]
-
-    @njit(cache=True, fastmath=_FAST)
-    def _dot(x, w):
-        s = np.float32(0.0)
-        for j in range(x.size):
-            s += x[j] * w[j]
-        return s
-
-    @njit(cache=True, fastmath=_FAST)
-    def _dots_2x5(x0, x1, w0, w1, w2, w3, w4, out, b, c):
-        """out[b:b+2, c:c+5] = the ten dot products (x0 and x1 each read once for five weights)."""
-        a00 = a01 = a02 = a03 = a04 = a10 = a11 = a12 = a13 = a14 = np.float32(0.0)
-        for j in range(x0.size):
-            u = x0[j]
-            t = x1[j]
-            a00 += u * w0[j]
-            a01 += u * w1[j]
-            a02 += u * w2[j]
-            a03 += u * w3[j]
-            a04 += u * w4[j]
-            a10 += t * w0[j]
-            a11 += t * w1[j]
-            a12 += t * w2[j]
-            a13 += t * w3[j]
-            a14 += t * w4[j]
-        out[b, c], out[b, c + 1], out[b, c + 2], out[b, c + 3], out[b, c + 4] = a00, a01, a02, a03, a04
-        out[b + 1, c], out[b + 1, c + 1], out[b + 1, c + 2], out[b + 1, c + 3], out[b + 1, c + 4] = a10, a11, a12, a13, a14
 
     @njit(cache=True, parallel=True)
     def _forward(features, rows, bits, weight, batch, partial):
@@ -154,26 +127,6 @@ if njit is not None:
                 g += grad[b, c]
             bias[c], bias_m[c], bias_v[c] = _adam(bias[c], bias_m[c], bias_v[c], g, fresh1, keep2, fresh2,
                                                   bc2_sqrt, eps, step_size)
-
-    @njit(cache=True, fastmath={"contract"})
-    def _axpy_4x5(g, b, c, x0, x1, x2, x3, o0, o1, o2, o3, o4):
-        """o_i += sum over the four rows of g[row, c + i] x_row (rows added in order)."""
-        g00, g01, g02, g03, g04 = g[b, c], g[b, c + 1], g[b, c + 2], g[b, c + 3], g[b, c + 4]
-        g10, g11, g12, g13, g14 = g[b + 1, c], g[b + 1, c + 1], g[b + 1, c + 2], g[b + 1, c + 3], g[b + 1, c + 4]
-        g20, g21, g22, g23, g24 = g[b + 2, c], g[b + 2, c + 1], g[b + 2, c + 2], g[b + 2, c + 3], g[b + 2, c + 4]
-        g30, g31, g32, g33, g34 = g[b + 3, c], g[b + 3, c + 1], g[b + 3, c + 2], g[b + 3, c + 3], g[b + 3, c + 4]
-        for j in range(x0.size):
-            u, t, s, r = x0[j], x1[j], x2[j], x3[j]
-            o0[j] = (((o0[j] + g00 * u) + g10 * t) + g20 * s) + g30 * r
-            o1[j] = (((o1[j] + g01 * u) + g11 * t) + g21 * s) + g31 * r
-            o2[j] = (((o2[j] + g02 * u) + g12 * t) + g22 * s) + g32 * r
-            o3[j] = (((o3[j] + g03 * u) + g13 * t) + g23 * s) + g33 * r
-            o4[j] = (((o4[j] + g04 * u) + g14 * t) + g24 * s) + g34 * r
-
-    @njit(cache=True, fastmath={"contract"})
-    def _axpy(a, x, o):
-        for j in range(x.size):
-            o[j] = o[j] + a * x[j]
 
     @njit(cache=True, parallel=True)
     def _backward_adam(batch, grad, weight, m, v, gsum, fresh1, keep2, fresh2, bc2_sqrt, eps, step_size):

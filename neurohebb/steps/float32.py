@@ -5,8 +5,8 @@ buffer, its max comes from one min/max pass without a temporary, and the weight 
 in-place multiply-add: the fewest passes over the weight tensor the rule allows. `tests/test_rules`
 holds it to the rule written out term by term (`rules.linear_update` / `rules.conv_update`).
 On the CPU, linear SoftHebb layers take the same rule as one compiled call instead
-(`linear_kernels`, `hebbian.linear_kernel`): torch's operators make six passes over W through two
-thread pools, which cost mnist-mlp's epoch ~2.3x its matrix-product floor.
+(`linear_kernels`, `hebbian.linear_kernel`): torch's operators make six passes over W, which cost
+mnist-mlp's epoch ~2.4x the compiled step's time.
 """
 from __future__ import annotations
 

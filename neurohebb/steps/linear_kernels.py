@@ -2,10 +2,11 @@
 
 Why: at mnist-mlp's batch of 10 every weight-sized pass is a trip through the cache for 6.3 MB,
 and torch's step makes six of them (x W^T, the correlation, the decay, the norms, the max, the
-update) through two thread pools (MKL's and torch's) that spin against each other. Here the step
+update), one parallel region each, with W and dW leaving the cache between them. Here the step
 is four parallel loops over blocks of rows of W, on numba's threads alone:
 
-1. u = x W^T and the row norms ||W_k|| (one read of W; each row block stays in L1/L2 for both)
+1. u = x W^T and the row norms ||W_k|| (one read of W; each row block stays in L1/L2 for both;
+   the products are `blocked_products`', shared with the compiled readout)
 2. the soft WTA y = softmax(t u) per sample, tiny values flushed (`rules.flush_tiny_`), and
    c_k = sum_b y_bk u_bk (small: B x K)
 3. dW = y^T x - c W into a per-layer buffer, with each row's max |dW| taken from the float bit
@@ -29,13 +30,13 @@ try:  # numba is optional: without it the float32 step keeps its torch path
     from numba import njit, prange
 except ImportError:  # pragma: no cover - exercised where numba is absent
     njit = None
+else:
+    from ..blocked_products import FAST as _FAST, axpy as _axpy, axpy_4x5 as _axpy_4x5, dot as _dot, dots_2x5 as _dots_2x5
 
 #: rows of W per parallel task: 20 x 784 float32 (63 KB) stays in L2 between the step's loops
 ROWS = 20
 #: post-synaptic values below this count as zero (as `rules.flush_tiny_`)
 TINY = 2.0 ** -100
-#: reassociation lets LLVM vectorise the dot products and the multiply-adds (fixed for a build)
-_FAST = {"reassoc", "nsz", "arcp", "contract"}
 
 
 if njit is not None:
@@ -48,56 +49,9 @@ if njit is not None:
         return s
 
     @njit(cache=True, fastmath=_FAST)
-    def _dot(x, w):
-        s = np.float32(0.0)
-        for j in range(x.size):
-            s += x[j] * w[j]
-        return s
-
-    @njit(cache=True, fastmath=_FAST)
-    def _dots_2x5(x0, x1, w0, w1, w2, w3, w4, u, b, k):
-        """u[b:b+2, k:k+5] = the ten dot products (each input read once for five rows of W)."""
-        a00 = a01 = a02 = a03 = a04 = a10 = a11 = a12 = a13 = a14 = np.float32(0.0)
-        for j in range(x0.size):
-            s = x0[j]
-            t = x1[j]
-            a00 += s * w0[j]
-            a01 += s * w1[j]
-            a02 += s * w2[j]
-            a03 += s * w3[j]
-            a04 += s * w4[j]
-            a10 += t * w0[j]
-            a11 += t * w1[j]
-            a12 += t * w2[j]
-            a13 += t * w3[j]
-            a14 += t * w4[j]
-        u[b, k], u[b, k + 1], u[b, k + 2], u[b, k + 3], u[b, k + 4] = a00, a01, a02, a03, a04
-        u[b + 1, k], u[b + 1, k + 1], u[b + 1, k + 2], u[b + 1, k + 3], u[b + 1, k + 4] = a10, a11, a12, a13, a14
-
-    @njit(cache=True, fastmath=_FAST)
     def _scaled(a, src, dst):
         for j in range(src.size):
             dst[j] = a * src[j]
-
-    @njit(cache=True, fastmath=_FAST)
-    def _axpy(a, x, out):
-        for j in range(x.size):
-            out[j] += a * x[j]
-
-    @njit(cache=True, fastmath=_FAST)
-    def _axpy_4x5(y, b, k, x0, x1, x2, x3, o0, o1, o2, o3, o4):
-        """o_i += sum over samples b..b+3 of y[sample, k + i] x_sample (each input read once)."""
-        g00, g01, g02, g03, g04 = y[b, k], y[b, k + 1], y[b, k + 2], y[b, k + 3], y[b, k + 4]
-        g10, g11, g12, g13, g14 = y[b + 1, k], y[b + 1, k + 1], y[b + 1, k + 2], y[b + 1, k + 3], y[b + 1, k + 4]
-        g20, g21, g22, g23, g24 = y[b + 2, k], y[b + 2, k + 1], y[b + 2, k + 2], y[b + 2, k + 3], y[b + 2, k + 4]
-        g30, g31, g32, g33, g34 = y[b + 3, k], y[b + 3, k + 1], y[b + 3, k + 2], y[b + 3, k + 3], y[b + 3, k + 4]
-        for j in range(x0.size):
-            s, t, q, r = x0[j], x1[j], x2[j], x3[j]
-            o0[j] += g00 * s + g10 * t + g20 * q + g30 * r
-            o1[j] += g01 * s + g11 * t + g21 * q + g31 * r
-            o2[j] += g02 * s + g12 * t + g22 * q + g32 * r
-            o3[j] += g03 * s + g13 * t + g23 * q + g33 * r
-            o4[j] += g04 * s + g14 * t + g24 * q + g34 * r
 
     @njit(cache=True)
     def _abs_max_bits(bits):
@@ -231,8 +185,8 @@ class CompiledLinearStep:
 
 
 def supports(layer) -> bool:
-    """Whether the compiled step computes what the torch step would for this layer and input:
-    a plastic linear SoftHebb layer without a bias, its float32 weights contiguous on the CPU."""
+    """Whether the compiled step computes what the torch step would for this layer: a linear
+    SoftHebb layer without a bias, its float32 weights contiguous on the CPU."""
     w = layer.weight
     return (not layer.is_conv and layer.cfg.rule == "softhebb" and layer.bias is None
             and w.dtype == torch.float32 and w.device.type == "cpu" and w.is_contiguous())

@@ -113,32 +113,16 @@ def pool_matrix(shape: tuple[int, int, int], kernel: int, stride: int, padding: 
 
 
 def _block_operator(block: BlockSpec):
-    """The block's pre-activation as ``M x + c`` on its (unnormalised) input, centred for Triangle."""
+    """The block's pre-activation as ``M x + c`` on its (unnormalised) input: `conv_form`'s
+    weights and bias, a conv block's unrolled into a sparse matrix (its bias repeated per position)."""
     from scipy import sparse
 
-    w = block.weight
-    centre = block.activation == "triangle"
-    if centre:
-        w = w - w.mean(axis=0, keepdims=True)
-    bias = np.zeros(w.shape[0]) if block.bias is None else np.asarray(block.bias, dtype=np.float64)
-    if centre:
-        bias = bias - bias.mean()
+    w, bias = conv_form(block)
+    if block.kind != "conv":
+        return sparse.csr_matrix(w), bias
     shape = block.shape
-    if block.kind == "conv":
-        a = unroll_conv(w, shape.input_shape, block.cfg.padding, block.cfg.stride)
-        positions = shape.conv_output_shape[1] * shape.conv_output_shape[2]
-        bias = np.repeat(bias, positions)
-    else:
-        a = sparse.csr_matrix(w)
-    c = np.zeros(a.shape[0])
-    if block.norm is not None:
-        ch, h, wd = shape.input_shape
-        scale, mean = block.norm.scale, block.norm.mean
-        if block.norm.per == "channel":
-            scale, mean = np.repeat(scale, h * wd), np.repeat(mean, h * wd)
-        a = (a @ sparse.diags(scale)).tocsr()
-        c = -(a @ mean)
-    return a, c + bias
+    a = unroll_conv(w, shape.input_shape, block.cfg.padding, block.cfg.stride)
+    return a, np.repeat(bias, shape.conv_output_shape[1] * shape.conv_output_shape[2])
 
 
 def conv_form(block: BlockSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +141,8 @@ def conv_form(block: BlockSpec) -> tuple[np.ndarray, np.ndarray]:
             w = w * scale[None, :, None, None]
             bias = bias - (w * mean[None, :, None, None]).reshape(w.shape[0], -1).sum(axis=1)
         else:
+            if block.norm.per == "channel":  # a linear block's [C, H, W] input normalised per channel
+                scale, mean = (np.repeat(v, w.shape[1] // v.size) for v in (scale, mean))
             w = w * scale[None, :]
             bias = bias - w @ mean
     return w, bias

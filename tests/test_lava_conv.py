@@ -105,3 +105,28 @@ def test_firing_flags_pack_48_to_a_word_and_unpack_exactly():
     words = pack_bits(flags)
     assert words.shape == (5, 4) and words.max() < 2**BITS_PER_WORD  # exact as float64, which Lava's Var.get sends
     np.testing.assert_array_equal(unpack_bits(words.astype(np.float64).astype(np.int64), flags.shape[1]), flags)
+
+
+def test_a_linear_block_normalised_per_channel_folds_to_the_same_affine_map():
+    """`conv_form` folds a linear block's BatchNorm statistics whether they index its flattened
+    input (per feature, as the network's BatchNorm1d) or its channels: W' x + b' equals the
+    block's centred weights applied to the normalised input, for channel stats repeated per pixel."""
+    import dataclasses
+
+    from neurohebb.backends.lava.fold import _block_operator, conv_form
+    from neurohebb.description import NormSpec
+
+    block = {"kind": "linear", "out_channels": 7, "activation": "triangle", "activation_param": 1.0, "batchnorm": True}
+    config = config_from_dict({"data": {"dataset": "cifar10"}, "layers": [dict(block)]})
+    spec = describe(random_network(config, num_classes=3, seed=2))
+    rng = np.random.default_rng(3)
+    norm = NormSpec(mean=rng.random(3), var=rng.random(3) + 0.5, eps=1e-5, per="channel")  # RGB: three channels
+    linear = dataclasses.replace(spec.blocks[0], norm=norm)
+    w, b = conv_form(linear)
+    x = rng.random((5, 3 * 32 * 32))
+    centred = linear.weight - linear.weight.mean(axis=0, keepdims=True)
+    per_pixel = (x.reshape(5, 3, -1) - norm.mean[None, :, None]) * norm.scale[None, :, None]
+    want = per_pixel.reshape(5, -1) @ centred.T
+    np.testing.assert_allclose(x @ w.T + b, want, rtol=1e-10, atol=1e-10)
+    a, c = _block_operator(linear)
+    np.testing.assert_allclose(a @ x.T + c[:, None], want.T, rtol=1e-10, atol=1e-10)

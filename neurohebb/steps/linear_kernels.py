@@ -5,16 +5,17 @@ and torch's step makes six of them (x W^T, the correlation, the decay, the norms
 update), one parallel region each, with W and dW leaving the cache between them. Here the step
 is four parallel loops over blocks of rows of W, on numba's threads alone:
 
-1. u = x W^T and the row norms ||W_k|| (one read of W; each row block stays in L1/L2 for both;
-   the products are `blocked_products`', shared with the compiled readout)
+1. u = x W^T and the row norms ||W_k|| (one read of W: a block of rows stays in L1/L2 for
+   both; the register-blocked products of `blocked_products`, shared with the compiled readout)
 2. the soft WTA y = softmax(t u) per sample, tiny values flushed (`rules.flush_tiny_`), and
    c_k = sum_b y_bk u_bk (small: B x K)
 3. dW = y^T x - c W into a per-layer buffer, with each row's max |dW| taken from the float bit
    patterns while the row is in L1 (an integer max vectorises where a float max does not)
-4. W += lr_k dW, the rate computed per row from the norms of step 1 and the max of step 3
+4. W += lr_k dW / max|dW| (the division only with `normalize_update`), the rate lr_k computed
+   per row from the norms of step 1, the max from step 3
 
-It computes the rule exactly as :class:`~neurohebb.steps.float32.Float32Step` does, in float32,
-with sums in another order (vectorised dot products): one step agrees with torch's to float32
+It computes the same rule as :class:`~neurohebb.steps.float32.Float32Step`, in float32, with
+sums in another order (vectorised dot products): one step agrees with torch's to float32
 rounding (`tests/test_linear_kernels.py`), not bit for bit. A row's arithmetic does not depend
 on which thread runs it, so results do not change with the thread count.
 """
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 else:
     from ..blocked_products import FAST as _FAST, axpy as _axpy, axpy_4x5 as _axpy_4x5, dot as _dot, dots_2x5 as _dots_2x5
 
-#: rows of W per parallel task: 20 x 784 float32 (63 KB) stays in L2 between the step's loops
+#: rows of W per parallel task: 20 x 784 float32 (63 KB) stays in L1/L2 while a loop body reads it
 ROWS = 20
 #: post-synaptic values below this count as zero (as `rules.flush_tiny_`)
 TINY = 2.0 ** -100

@@ -161,3 +161,14 @@ def test_linear_kernel_is_refused_for_a_quantised_run():
         step_for(resolve_config("mnist-mlp", overrides=["hebbian.linear_kernel=torch",
                                                         'precision.policy="weight=m8:stochastic"']),
                  torch.device("cpu"))
+
+
+def test_the_availability_check_names_wrong_numbers_and_kernels_that_do_not_compile():
+    from neurohebb.compiled_check import unavailable_reason
+
+    def broken() -> bool:
+        raise RuntimeError("no llvm")
+
+    assert unavailable_reason("the compiled x", lambda: True) is None
+    assert unavailable_reason("the compiled x", lambda: False) == "the compiled x gave wrong numbers on a closed-form case"
+    assert unavailable_reason("the compiled x", broken) == "the kernels of the compiled x did not compile (RuntimeError: no llvm)"

@@ -210,17 +210,9 @@ def _closed_form_ok() -> bool:
 @lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
     """Why the compiled step cannot run here (None: it can)."""
-    if njit is None:
-        return "numba is not installed"
-    try:
-        from .fused_tail import match_threads
+    from ..compiled_check import unavailable_reason as reason
 
-        match_threads()
-        if not _closed_form_ok():
-            return "the compiled linear step gave wrong numbers on a closed-form case"
-    except Exception as exc:  # a numba or llvm that cannot compile the kernels
-        return f"the linear step's kernels did not compile ({type(exc).__name__}: {exc})"
-    return None
+    return reason("the compiled linear step", _closed_form_ok)
 
 
 def available() -> bool:

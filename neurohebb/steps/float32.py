@@ -61,7 +61,8 @@ class Float32Step:
         cfg = layer.cfg
         w = layer.weight
         x_pre = layer.pre(x)
-        if layer.plastic and self._kernel(layer) == "compiled":
+        kernel = self._kernel(layer) if layer.plastic else None
+        if kernel == "compiled":
             compiled = self._compiled.get(id(layer))
             if compiled is None:
                 from .linear_kernels import CompiledLinearStep
@@ -74,7 +75,6 @@ class Float32Step:
         y = activations.post_synaptic(u, cfg.rule, cfg.t_invert, dim=1)
         if self.flush_tiny and cfg.rule != "hard-wta":  # a one-hot y has no tiny values
             rules.flush_tiny_(y)
-        kernel = self._kernel(layer)
         if kernel == "wgrad":
             dw = rules.conv_correlation_wgrad(x_pre, y, tuple(w.shape[-2:]), cfg.stride)
         elif kernel == "gemm":

@@ -136,3 +136,10 @@ def test_fake_quant_floor_draws_as_many_numbers_as_the_engine_step():
     twister.draws(np.empty((2, w.numel()), np.uint32))
     twister.put_back()
     assert torch.equal(step.generator.get_state(), reference.get_state())
+
+
+def test_linear_kernel_accuracy_refuses_an_unknown_variant_before_loading_data():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "linear_kernel_accuracy.py"), "--variants", "compiled,fast"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "unknown variant 'fast'" in done.stderr and "torch-up" in done.stderr

@@ -16,10 +16,8 @@ import torch
 from torch import nn
 
 from .. import activations, rules
+from ..config import LINEAR_KERNELS  # the choices are defined once, with the config field
 from ..errors import ConfigError
-
-#: hebbian.linear_kernel: how a linear SoftHebb layer on the CPU steps (see `Float32Step`)
-LINEAR_KERNELS = ("auto", "compiled", "torch")
 
 
 class Float32Step:
